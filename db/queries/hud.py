@@ -1,0 +1,178 @@
+"""The HUD grid: a branch's commits (rows) against benchmarks (columns) on one host.
+
+Three narrow queries instead of one wide join: the page of commits, the columns, then only the
+result columns the cells show for those commits on that host (an index range per commit). A
+100-commit page over 200 benchmarks is 20,000 cells; fetching whole ORM rows with their raw
+samples would cost more than everything else together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Benchmark, Commit, Job, JobStatus, Push, PushCommit, Result
+from db.queries.common import Page
+
+# What a cell without a result shows, from the commit's jobs on this host.
+PENDING = "pending"  # a job is queued or running
+FAILED = "failed"  # a job failed and none is pending
+
+
+@dataclass(frozen=True)
+class HudFilters:
+    repository_id: int
+    branch: str
+    host_id: int
+    suite: str | None = None
+    variant: str | None = None
+    precision: str | None = None
+    page: Page = Page(1, 100)
+
+
+@dataclass(frozen=True)
+class HudCommit:
+    id: int
+    sha: str
+    title: str
+    author: str
+    committed_at: datetime | None
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:8]
+
+
+@dataclass(frozen=True)
+class HudColumn:
+    benchmark_id: int
+    family: str
+    model: str
+    mode: str
+    precision: str
+    variant: str
+    metric: str
+    unit: str
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        """Columns are grouped by model family, mode, precision and variant."""
+        return (self.family or "other", self.mode, self.precision, self.variant)
+
+
+@dataclass(frozen=True)
+class HudCell:
+    verdict: str | None  # a Verdict value, or None when change detection has not spoken yet
+    change_pct: float | None
+    median: float
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class HudGrid:
+    commits: list[HudCommit]
+    columns: list[HudColumn]
+    cells: dict[tuple[int, int], HudCell]  # (commit_id, benchmark_id) -> cell
+    job_state: dict[int, str]  # commit_id -> PENDING | FAILED, for commits whose cells may lack results
+    total_commits: int
+    page: Page
+
+
+def branch_commit_ids(repository_id: int, branch: str):  # type: ignore[no-untyped-def]
+    """A subquery of the ids of commits pushed to ``branch``."""
+    return (
+        select(PushCommit.commit_id)
+        .join(Push, Push.id == PushCommit.push_id)
+        .where(Push.repository_id == repository_id, Push.branch == branch)
+    )
+
+
+def list_branches(session: Session, repository_id: int) -> list[str]:
+    return list(session.scalars(select(Push.branch).where(Push.repository_id == repository_id).distinct().order_by(Push.branch)))
+
+
+def hud_columns(session: Session, variant: str | None = None, precision: str | None = None) -> list[HudColumn]:
+    query = select(
+        Benchmark.id, Benchmark.family, Benchmark.model, Benchmark.mode, Benchmark.precision,
+        Benchmark.variant, Benchmark.metric, Benchmark.unit,
+    )
+    if variant:
+        query = query.where(Benchmark.variant == variant)
+    if precision:
+        query = query.where(Benchmark.precision == precision)
+    query = query.order_by(
+        Benchmark.family, Benchmark.mode, Benchmark.precision, Benchmark.variant, Benchmark.model, Benchmark.metric
+    )
+    return [HudColumn(*row) for row in session.execute(query)]
+
+
+def hud_commits(session: Session, repository_id: int, branch: str, page: Page) -> tuple[list[HudCommit], int]:
+    in_branch = Commit.id.in_(branch_commit_ids(repository_id, branch))
+    total = session.scalar(select(func.count()).select_from(Commit).where(in_branch)) or 0
+    rows = session.execute(
+        select(Commit.id, Commit.sha, Commit.message, Commit.author, Commit.committed_at)
+        .where(in_branch)
+        .order_by(Commit.committed_at.desc().nulls_last(), Commit.id.desc())
+        .offset(page.offset)
+        .limit(page.size)
+    )
+    commits = [
+        HudCommit(id=r.id, sha=r.sha, title=(r.message or "").split("\n", 1)[0], author=r.author, committed_at=r.committed_at)
+        for r in rows
+    ]
+    return commits, total
+
+
+def load_hud(session: Session, filters: HudFilters) -> HudGrid:
+    commits, total = hud_commits(session, filters.repository_id, filters.branch, filters.page)
+    columns = hud_columns(session, filters.variant, filters.precision)
+    commit_ids = [c.id for c in commits]
+    cells: dict[tuple[int, int], HudCell] = {}
+    job_state: dict[int, str] = {}
+    if commit_ids and columns:
+        wanted = {c.benchmark_id for c in columns}
+        query = select(
+            Result.commit_id, Result.benchmark_id, Result.verdict, Result.change_pct, Result.median,
+            Result.confidence, Result.id,
+        ).where(Result.commit_id.in_(commit_ids), Result.host_id == filters.host_id)
+        if filters.suite:
+            query = query.join(Job, Job.id == Result.job_id).where(Job.suite == filters.suite)
+        # Several results of one cell (a re-run, a confirmation): the newest one speaks.
+        newest_id: dict[tuple[int, int], int] = {}
+        for commit_id, benchmark_id, verdict, change_pct, median, confidence, result_id in session.execute(query):
+            if benchmark_id not in wanted:
+                continue
+            key = (commit_id, benchmark_id)
+            if newest_id.get(key, -1) > result_id:
+                continue
+            newest_id[key] = result_id
+            cells[key] = HudCell(
+                verdict=verdict.value if verdict is not None else None,
+                change_pct=change_pct,
+                median=median,
+                confidence=confidence,
+            )
+        job_state = _job_states(session, commit_ids, filters.host_id, filters.suite)
+    return HudGrid(commits=commits, columns=columns, cells=cells, job_state=job_state, total_commits=total, page=filters.page)
+
+
+def _job_states(session: Session, commit_ids: list[int], host_id: int, suite: str | None) -> dict[int, str]:
+    """Per commit: pending if a job that may run on this host is queued or running, else failed
+    if one failed here; commits whose jobs all succeeded are left out."""
+    query = select(Job.commit_id, Job.status).where(
+        Job.commit_id.in_(commit_ids),
+        or_(Job.host_id == host_id, and_(Job.host_id.is_(None), Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))),
+        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED]),
+    )
+    if suite:
+        query = query.where(Job.suite == suite)
+    states: dict[int, str] = {}
+    for commit_id, status in session.execute(query):
+        if status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            states[commit_id] = PENDING
+        else:
+            states.setdefault(commit_id, FAILED)
+    return states
