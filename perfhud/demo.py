@@ -59,7 +59,8 @@ def main():
         results.append({
             "model": model, "mode": "eval", "precision": "fp32", "variant": "eager",
             "family": "micro", "metric": "latency_p50", "unit": "ms", "direction": "lower",
-            "samples": samples, "error": None,
+            "samples": samples, "primary": True, "status": "ok",
+            "command": ["python", "bench.py", "--out", out],
         })
         metrics[f"{model}-eval-fp32-eager_latency_p50"] = statistics.median(samples)
     environ = {

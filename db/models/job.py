@@ -70,5 +70,11 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_tail: Mapped[str | None] = mapped_column(Text, nullable=True)
     command: Mapped[str | None] = mapped_column(Text, nullable=True)  # what ran, for reproduction
+    # The host's fingerprint when the job ran: a series only compares results of equal
+    # fingerprints, so re-pinning a host or upgrading its kernel starts new series.
+    host_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the job found beyond its results: benchmarks that failed, a confirmation's
+    # per-series verdicts, the commit a bisection named.
+    summary: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
 
     commit: Mapped[Commit] = relationship()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from db.models import Benchmark, Commit, Job, JobStatus, Push, PushCommit, Result
@@ -63,8 +64,10 @@ class HudColumn:
         return (self.family or "other", self.mode, self.precision, self.variant)
 
 
-@dataclass(frozen=True)
-class HudCell:
+class HudCell(NamedTuple):
+    """One cell's result. A page holds tens of thousands of cells, so the rows the query
+    returns are kept as they are (same fields, same order) instead of being copied."""
+
     verdict: str | None  # a Verdict value, or None when change detection has not spoken yet
     change_pct: float | None
     median: float
@@ -75,7 +78,7 @@ class HudCell:
 class HudGrid:
     commits: list[HudCommit]
     columns: list[HudColumn]
-    cells: dict[tuple[int, int], HudCell]  # (commit_id, benchmark_id) -> cell
+    cells: dict[int, dict[int, HudCell]]  # commit_id -> benchmark_id -> cell
     job_state: dict[int, str]  # commit_id -> PENDING | FAILED, for commits whose cells may lack results
     total_commits: int
     page: Page
@@ -130,31 +133,24 @@ def load_hud(session: Session, filters: HudFilters) -> HudGrid:
     commits, total = hud_commits(session, filters.repository_id, filters.branch, filters.page)
     columns = hud_columns(session, filters.variant, filters.precision)
     commit_ids = [c.id for c in commits]
-    cells: dict[tuple[int, int], HudCell] = {}
+    cells: dict[int, dict[int, HudCell]] = {}
     job_state: dict[int, str] = {}
     if commit_ids and columns:
-        wanted = {c.benchmark_id for c in columns}
+        # One query per commit would be 100 round trips; one per page returns 20,000 rows.
+        # verdict is read as its stored string (converting 20,000 values to the enum costs more
+        # than the query); ORDER BY id lets a newer result of a cell (a re-run) win.
         query = select(
-            Result.commit_id, Result.benchmark_id, Result.verdict, Result.change_pct, Result.median,
-            Result.confidence, Result.id,
-        ).where(Result.commit_id.in_(commit_ids), Result.host_id == filters.host_id)
+            type_coerce(Result.verdict, String).label("verdict"), Result.change_pct, Result.median,
+            Result.confidence, Result.commit_id, Result.benchmark_id,
+        ).where(Result.commit_id.in_(commit_ids), Result.host_id == filters.host_id).order_by(Result.id)
+        if filters.variant or filters.precision:
+            query = query.where(Result.benchmark_id.in_([c.benchmark_id for c in columns]))
         if filters.suite:
             query = query.join(Job, Job.id == Result.job_id).where(Job.suite == filters.suite)
-        # Several results of one cell (a re-run, a confirmation): the newest one speaks.
-        newest_id: dict[tuple[int, int], int] = {}
-        for commit_id, benchmark_id, verdict, change_pct, median, confidence, result_id in session.execute(query):
-            if benchmark_id not in wanted:
-                continue
-            key = (commit_id, benchmark_id)
-            if newest_id.get(key, -1) > result_id:
-                continue
-            newest_id[key] = result_id
-            cells[key] = HudCell(
-                verdict=verdict.value if verdict is not None else None,
-                change_pct=change_pct,
-                median=median,
-                confidence=confidence,
-            )
+        for commit_id in commit_ids:
+            cells[commit_id] = {}
+        for row in session.execute(query):
+            cells[row[4]][row[5]] = row  # type: ignore[assignment]  # a Row with HudCell's fields first
         job_state = _job_states(session, commit_ids, filters.host_id, filters.suite)
     return HudGrid(commits=commits, columns=columns, cells=cells, job_state=job_state, total_commits=total, page=filters.page)
 

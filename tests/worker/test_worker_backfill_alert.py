@@ -1,0 +1,79 @@
+"""Show: backfill six commits of a real repository through a real worker; commit 4 makes the
+benchmarked loop 30 % slower, and commit 4, and only commit 4, gets an alert."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from db.models import Alert, AlertGroup, Benchmark, Commit, Job, JobKind, JobStatus, Result, Verdict
+from db.session import make_engine, make_session_factory, session_scope
+from worker.backfill import backfill
+from worker.repos import add_repository
+
+FAST, SLOW = 60000, 78000  # loop counts: commit 4 onwards does 30 % more work
+
+
+def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, kit) -> None:
+    specs = [kit.CommitSpec(work=SLOW if i >= 4 else FAST) for i in range(1, 7)]
+    repo_path, shas = git_repo(specs)
+    settings = stack.settings
+    from db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    add_repository(settings, "acme/tiny", str(repo_path))
+    job_ids = backfill(settings, "acme/tiny", last=6)
+    assert len(job_ids) == 6
+    assert backfill(settings, "acme/tiny", last=6) == []  # a second backfill adds nothing
+
+    worker = workers.start(stack)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+
+    def settled() -> bool:
+        with session_scope(factory) as s:
+            open_jobs = s.scalar(select(func.count()).select_from(Job).where(
+                Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])))
+            regular_done = s.scalar(select(func.count()).select_from(Job).where(
+                Job.kind == JobKind.REGULAR, Job.status == JobStatus.SUCCEEDED))
+            return open_jobs == 0 and regular_done == 6
+
+    kit.wait_for(settled, 150, "all jobs (regular and follow-ups) to finish", worker)
+    with session_scope(factory) as s:
+        jobs = {j.id: j for j in s.scalars(select(Job))}
+        regular = sorted((j for j in jobs.values() if j.kind == JobKind.REGULAR), key=lambda j: j.id)
+        assert [j.commit.sha for j in regular] == shas  # oldest first
+        assert all(j.status == JobStatus.SUCCEEDED for j in jobs.values()), \
+            {j.id: (j.kind.value, j.status.value, j.error) for j in jobs.values()}
+        assert all(j.attempts == 1 for j in regular)
+        assert all(j.log_tail is not None and "bench.py" in j.log_tail for j in regular)
+
+        tuned = s.scalars(select(Benchmark).where(Benchmark.variant == "tuned")).one()
+        results = s.execute(
+            select(Commit.sha, Result).join(Result, Result.commit_id == Commit.id)
+            .join(Job, Job.id == Result.job_id).where(Result.benchmark_id == tuned.id, Job.kind == JobKind.REGULAR)
+        ).all()
+        assert sorted(sha for sha, _ in results) == sorted(shas)  # one result per commit, none twice
+        for _, r in results:
+            assert r.n == 15 and len(r.samples) == 15
+            assert r.median > 0 and r.p90 >= r.median and r.p99 >= r.p90 and r.stdev >= 0
+        by_sha = {sha: r for sha, r in results}
+        verdicts = {i + 1: by_sha[sha].verdict for i, sha in enumerate(shas)}
+        assert verdicts[4] == Verdict.REGRESSION, verdicts
+        assert all(v in (Verdict.NO_CHANGE, None) for i, v in verdicts.items() if i != 4), verdicts
+
+        alerts = list(s.scalars(select(Alert)))
+        assert [a.suspect_commit.sha for a in alerts] == [shas[3]], [(a.suspect_commit.sha, a.change_pct) for a in alerts]
+        alert = alerts[0]
+        assert alert.benchmark_id == tuned.id
+        assert alert.last_good_commit.sha == shas[2]
+        assert alert.direction.value == "regression"
+        assert 15 < alert.change_pct < 50, alert.change_pct
+        groups = list(s.scalars(select(AlertGroup)))
+        assert len(groups) == 1 and groups[0].suspect_commit_id == alert.suspect_commit_id
+        assert groups[0].push_id is not None
+
+        confirmations = [j for j in jobs.values() if j.kind == JobKind.CONFIRM]
+        assert [j.commit.sha for j in confirmations] == [shas[3]]
+        assert confirmations[0].queue == "bench.testhost"
+        assert confirmations[0].summary["verdicts"] == {"loop-eval-fp32-tuned_latency": "regression"}
+    engine.dispose()

@@ -1,0 +1,127 @@
+"""Confirmation runs: the suspect commit and its parent re-run on the host that saw the change,
+interleaved (parent, suspect, suspect, parent, ...), so that a drift of the host during the run
+falls on both sides alike. The detector's re-run test then decides each suspect series; a
+regression or improvement it confirms opens an alert, a change it does not see withdraws the
+suspect. The runs are evidence, not new points of the series: they are kept in the job's
+summary, and the series' results are only re-labelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import AlertState, Benchmark, Commit, Direction, Job, JobStatus, Result, Verdict
+from db.session import run_in_transaction
+from worker import detection
+from worker.gitrepo import GitError, cache_dir, fetch, validate_sha, worktree
+from worker.results_reader import ResultsRejected, read_results
+from worker.store_access import session_factory
+from worker.subprocess_run import read_tail
+
+if TYPE_CHECKING:
+    from worker.runner import JobOutcome, JobSpec, WorkerContext
+
+log = logging.getLogger(__name__)
+
+ROUNDS = 2  # runs per side; ABBA order over two rounds cancels a linear drift
+
+
+def _run_order(rounds: int) -> list[str]:
+    order: list[str] = []
+    for r in range(rounds):
+        order += ["parent", "suspect"] if r % 2 == 0 else ["suspect", "parent"]
+    return order
+
+
+def run_confirmation(ctx: "WorkerContext", spec: "JobSpec", workdir: Path, log_path: Path) -> "JobOutcome":
+    from worker.runner import JobOutcome, SuiteFailed, run_suite
+
+    parent_sha = validate_sha(str(spec.params.get("parent_sha", "")))
+    git_dir = cache_dir(ctx.settings.data_dir, spec.repository_id)
+    try:
+        fetch(git_dir, spec.clone_url, want=spec.sha)
+        fetch(git_dir, spec.clone_url, want=parent_sha)
+    except GitError as exc:
+        return JobOutcome(JobStatus.FAILED, error=f"fetching {spec.full_name} failed: {exc}", retry=True)
+    runs: dict[str, dict[str, list[list[float]]]] = {"parent": defaultdict(list), "suspect": defaultdict(list)}
+    command = ""
+    with worktree(git_dir, parent_sha, workdir / "parent") as parent_dir, \
+            worktree(git_dir, spec.sha, workdir / "suspect") as suspect_dir:
+        checkouts = {"parent": parent_dir, "suspect": suspect_dir}
+        for i, side in enumerate(_run_order(int(spec.params.get("rounds", ROUNDS)))):
+            try:
+                path, command = run_suite(ctx, checkouts[side], spec.suite, workdir, log_path, label=f"{i}-{side}")
+                results = read_results(path)
+            except (SuiteFailed, ResultsRejected) as exc:
+                return JobOutcome(JobStatus.FAILED, error=f"{side} run {i + 1}: {exc}", log_tail=read_tail(log_path))
+            for m in results.measurements:
+                runs[side][m.name].append(list(m.samples))
+    summary = {"parent_sha": parent_sha, "runs": {side: {k: v for k, v in by.items()} for side, by in runs.items()}}
+    return JobOutcome(JobStatus.SUCCEEDED, log_tail=read_tail(log_path), command=command, summary=summary)
+
+
+def decide(parent_runs: list[list[float]], suspect_runs: list[list[float]], *, parent_sha: str, suspect_sha: str,
+           lower_is_better: bool) -> detection.Verdict:
+    """The detector's re-run test on one series."""
+    parent = [detection.Point(commit=parent_sha, samples=s) for s in parent_runs]
+    suspect = [detection.Point(commit=suspect_sha, samples=s) for s in suspect_runs]
+    return detection.confirm(parent, suspect, lower_is_better=lower_is_better)
+
+
+def apply_confirmation(settings: Any, job_id: int) -> dict[str, str]:
+    """Turn a finished confirmation's runs into verdicts and alerts; return name -> state."""
+
+    def work(session: Session) -> dict[str, str]:
+        from worker.analysis import open_alert
+
+        job = session.get(Job, job_id)
+        if job is None or job.status != JobStatus.SUCCEEDED or not job.summary:
+            return {}
+        runs = job.summary.get("runs", {})
+        parent_sha = job.summary.get("parent_sha")
+        parent = session.scalars(select(Commit).where(Commit.repository_id == job.commit.repository_id,
+                                                      Commit.sha == parent_sha)).one_or_none()
+        decided: dict[str, str] = {}
+        for bench_id in job.params.get("benchmark_ids", []):
+            bench = session.get(Benchmark, bench_id)
+            if bench is None:
+                continue
+            parent_runs = runs.get("parent", {}).get(bench.name)
+            suspect_runs = runs.get("suspect", {}).get(bench.name)
+            if not parent_runs or not suspect_runs:
+                decided[bench.name] = "not measured"
+                continue
+            verdict = decide(parent_runs, suspect_runs, parent_sha=parent_sha, suspect_sha=job.commit.sha,
+                             lower_is_better=bench.direction == Direction.LOWER)
+            decided[bench.name] = verdict.state
+            _label_suspect(session, job, bench, verdict)
+            if verdict.is_alert:
+                open_alert(session, repository_id=job.commit.repository_id, benchmark_id=bench.id,
+                           host_id=job.host_id, suspect=job.commit, last_good=parent, state=verdict.state,
+                           change_pct=verdict.change_pct, confidence=verdict.confidence,
+                           alert_state=AlertState.CONFIRMED)
+        job.summary = {**job.summary, "verdicts": decided}
+        return decided
+
+    return run_in_transaction(session_factory(settings.database_url), work)
+
+
+def _label_suspect(session: Session, job: Job, bench: Benchmark, verdict: detection.Verdict) -> None:
+    """Write the re-run's word on the suspect's own result in the series."""
+    result = session.scalars(
+        select(Result).join(Job, Job.id == Result.job_id)
+        .where(Result.benchmark_id == bench.id, Result.commit_id == job.commit_id, Result.host_id == job.host_id,
+               Job.host_fingerprint == job.host_fingerprint, Job.kind != job.kind)
+        .order_by(Result.id.desc())
+    ).first()
+    if result is None:
+        return
+    result.verdict = Verdict(verdict.state)
+    result.change_pct = verdict.change_pct if verdict.state != Verdict.NO_CHANGE else None
+    result.confidence = verdict.confidence if verdict.state != Verdict.NO_CHANGE else None

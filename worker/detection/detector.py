@@ -1,0 +1,172 @@
+"""Streaming change detection for one series: `SeriesDetector` and its stateless twin
+`evaluate_point`.
+
+The state of a series is small and explicit: the log levels of the points since its last
+confirmed change (at most `config.window`), and the commit of its open suspect, if any. The
+stateless function rebuilds exactly that state from what the worker has in its database (the
+last points, the last confirmed change, the open suspect), so both give the same verdicts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Sequence
+
+import numpy as np
+
+from .model import IMPROVEMENT, NO_CHANGE, REGRESSION, SUSPECT, DetectorConfig, Point, Verdict
+from .scan import Candidate, scan
+
+
+def point_level(point: Point) -> float:
+    """Log level of one commit: log median of its samples, over its baseline's when it has one.
+
+    The ratio to the baseline measured in the same job cancels what moved both (a host that
+    got slower, a thermal state); the log makes changes relative and symmetric.
+    """
+    level = math.log(float(np.median(np.asarray(point.samples, dtype=float))))
+    if point.baseline is not None:
+        level -= math.log(float(np.median(np.asarray(point.baseline, dtype=float))))
+    return level
+
+
+def _state_for(shift: float, lower_is_better: bool) -> str:
+    worse = shift > 0 if lower_is_better else shift < 0
+    return REGRESSION if worse else IMPROVEMENT
+
+
+class SeriesDetector:
+    """Feed the points of one series in commit order; `update` returns the verdicts.
+
+    The list holds the verdict for the new point and, when it changed, the verdict for the
+    open suspect (confirmed, moved or withdrawn). A confirmed change starts a new segment:
+    later points are compared with the new level only.
+    """
+
+    def __init__(self, *, lower_is_better: bool, config: DetectorConfig = DetectorConfig()):
+        self.lower_is_better = lower_is_better
+        self.config = config
+        self._commits: deque[str] = deque(maxlen=config.window)
+        self._levels: deque[float] = deque(maxlen=config.window)
+        self._suspect: str | None = None
+        # Commits where confirmed segments begin, oldest first, those still in the window.
+        self._changes: list[str] = []
+
+    @classmethod
+    def from_history(
+        cls,
+        history: Sequence[Point],
+        *,
+        lower_is_better: bool,
+        config: DetectorConfig = DetectorConfig(),
+        changes: Sequence[str] = (),
+        open_suspect: str | None = None,
+    ) -> "SeriesDetector":
+        """Rebuild the state of a series without re-running the test on each past point."""
+        det = cls(lower_is_better=lower_is_better, config=config)
+        for point in history[max(0, len(history) - config.window + 1) :]:
+            det._commits.append(point.commit)
+            det._levels.append(point_level(point))
+        known = set(changes)
+        det._changes = [c for c in det._commits if c in known]
+        if open_suspect is not None and open_suspect in det._commits:
+            det._suspect = open_suspect
+        return det
+
+    @property
+    def open_suspect(self) -> str | None:
+        return self._suspect
+
+    @property
+    def changes(self) -> list[str]:
+        """Commits of the confirmed changes still inside the window, oldest first."""
+        return list(self._changes)
+
+    def update(self, point: Point) -> list[Verdict]:
+        if len(self._commits) == self.config.window and self._changes and self._changes[0] == self._commits[0]:
+            self._changes.pop(0)
+        self._commits.append(point.commit)
+        self._levels.append(point_level(point))
+        levels = np.fromiter(self._levels, dtype=float, count=len(self._levels))
+        cand = scan(levels, self.config, self._segment_starts())
+        verdicts: list[Verdict] = []
+        reported: str | None = None
+        if cand is None:
+            if self._suspect is not None:
+                verdicts.append(self._quiet(self._suspect))
+                self._suspect = None
+        elif cand.returns:
+            # The level went back to where it was before the last change: that change was
+            # a transient host state. Withdraw it and let its points teach the mode memory.
+            withdrawn = self._changes.pop()
+            verdicts.append(self._quiet(withdrawn))
+            if self._suspect is not None and self._suspect != withdrawn:
+                verdicts.append(self._quiet(self._suspect))
+            self._suspect = None
+            reported = withdrawn
+        else:
+            commit, verdict = self._verdict(cand)
+            if self._suspect is not None and self._suspect != commit:
+                verdicts.append(self._quiet(self._suspect))
+            verdicts.append(verdict)
+            reported = commit
+            if cand.confirmed:
+                self._changes.append(commit)
+                self._suspect = None
+            else:
+                self._suspect = commit
+        if reported != point.commit:
+            verdicts.append(self._quiet(point.commit))
+        return verdicts
+
+    def _verdict(self, cand: Candidate) -> tuple[str, Verdict]:
+        idx = len(self._commits) - cand.lag
+        commit = self._commits[idx]
+        state = _state_for(cand.shift, self.lower_is_better) if cand.confirmed else SUSPECT
+        verdict = Verdict(
+            commit=commit,
+            state=state,
+            change_pct=math.expm1(cand.shift) * 100.0,
+            confidence=min(1.0, cand.z / self.config.z_confirm),
+            last_good_commit=self._commits[idx - 1] if idx > 0 else None,
+        )
+        return commit, verdict
+
+    @staticmethod
+    def _quiet(commit: str) -> Verdict:
+        return Verdict(commit, NO_CHANGE, 0.0, 0.0, None)
+
+    def _segment_starts(self) -> list[int]:
+        if not self._changes:
+            return [0]
+        # Changes are few and recent ones are at the end: search from the right.
+        commits = list(self._commits)
+        index = {c: i for i, c in enumerate(commits)}
+        return [0] + [index[c] for c in self._changes if index[c] > 0]
+
+
+def evaluate_point(
+    history: Sequence[Point],
+    new: Point,
+    *,
+    lower_is_better: bool,
+    config: DetectorConfig = DetectorConfig(),
+    changes: Sequence[str] = (),
+    open_suspect: str | None = None,
+) -> list[Verdict]:
+    """Verdicts after `new` joins a series whose previous points are `history` (oldest first).
+
+    Stateless: pass the last `config.window - 1` points (older ones are ignored), the commits
+    of the series' confirmed changes (`changes`; those outside the window are ignored), so
+    that no reference level straddles one, and its open suspect, if any. Same logic and same verdicts as `SeriesDetector`;
+    costs O(window).
+    """
+    det = SeriesDetector.from_history(
+        history,
+        lower_is_better=lower_is_better,
+        config=config,
+        changes=changes,
+        open_suspect=open_suspect,
+    )
+    return det.update(new)

@@ -1,0 +1,153 @@
+"""Replay labelled series point by point through a detector and score what it raises.
+
+The replay is streaming: the verdicts returned after point i can only use points up to i,
+and an alert counts at the point that raised it (its delay). The detector sees the samples
+and the direction of the metric only; the `changes` field is read for scoring and `noise`
+is never read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Protocol, Sequence
+
+from .baselines import FixedThresholdDetector, LookbackZScoreDetector, SlidingTTestDetector
+from .detector import SeriesDetector
+from .model import DetectorConfig, Point, Verdict
+from .scoring import SIZES, Detection, Tally, TrueChange
+
+
+class StreamDetector(Protocol):
+    def update(self, point: Point) -> list[Verdict]: ...
+
+
+DetectorFactory = Callable[[bool], StreamDetector]
+
+
+@dataclass(frozen=True)
+class LabelledSeries:
+    id: str
+    lower_is_better: bool
+    n_commits: int
+    points: tuple[tuple[int, Point], ...]
+    truths: tuple[TrueChange, ...]
+
+
+def load_series(path: str | Path) -> list[LabelledSeries]:
+    """Read a file in the detect-dev.jsonl format (one series per line)."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                raw = row["raw"]
+                points = tuple(
+                    (i, Point(commit=str(i), samples=tuple(samples)))
+                    for i, samples in enumerate(raw)
+                    if samples
+                )
+                truths = tuple(
+                    TrueChange(index=int(c["index"]), magnitude=float(c["magnitude"]))
+                    for c in row.get("changes", [])
+                )
+                out.append(
+                    LabelledSeries(
+                        id=str(row.get("id", lineno)),
+                        lower_is_better=bool(row["lower_is_better"]),
+                        n_commits=int(row.get("n_commits", len(raw))),
+                        points=points,
+                        truths=truths,
+                    )
+                )
+            except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a labelled series ({exc})") from exc
+    return out
+
+
+def replay(series: LabelledSeries, factory: DetectorFactory) -> tuple[list[Detection], float]:
+    """Stream one series through a fresh detector; its alerts and the seconds spent in it."""
+    detector = factory(series.lower_is_better)
+    alerted: set[str] = set()
+    detections: list[Detection] = []
+    spent = 0.0
+    for index, point in series.points:
+        t0 = time.perf_counter()
+        verdicts = detector.update(point)
+        spent += time.perf_counter() - t0
+        for v in verdicts:
+            if v.is_alert and v.commit not in alerted:
+                alerted.add(v.commit)
+                detections.append(Detection(location=int(v.commit), raised_at=index))
+    return detections, spent
+
+
+def score(series: Iterable[LabelledSeries], factory: DetectorFactory) -> dict:
+    tally = Tally()
+    for s in series:
+        detections, spent = replay(s, factory)
+        tally.add_series(
+            list(s.truths), detections, n_commits=s.n_commits, updates=len(s.points), seconds=spent
+        )
+    return tally.summary()
+
+
+def methods(config: DetectorConfig) -> dict[str, DetectorFactory]:
+    """Our detector first, then the trackers in use, each with its usual settings."""
+    return {
+        "perfhud": lambda lib: SeriesDetector(lower_is_better=lib, config=config),
+        "fixed-5%": lambda lib: FixedThresholdDetector(lower_is_better=lib, threshold_pct=5.0),
+        "lookback-z": lambda lib: LookbackZScoreDetector(lower_is_better=lib, lookback=30, z=5.0),
+        "t-test-12/12": lambda lib: SlidingTTestDetector(lower_is_better=lib, back=12, fore=12, t_threshold=7.0),
+    }
+
+
+def select(series: Sequence[LabelledSeries], split: str) -> list[LabelledSeries]:
+    """`all`, or the series at `even` or `odd` positions of the file (a tuning/held-out split)."""
+    if split == "all":
+        return list(series)
+    if split not in ("even", "odd"):
+        raise ValueError(f"unknown split {split!r}; allowed: all, even, odd")
+    parity = 0 if split == "even" else 1
+    return [s for i, s in enumerate(series) if i % 2 == parity]
+
+
+def format_table(results: dict[str, dict]) -> str:
+    head = ["method", "prec", "recall"] + [f"R@{round(s * 100)}%" for s in SIZES] + [
+        "FA/1k",
+        "delay med",
+        "delay p90",
+        "us/update",
+        "ms/series",
+    ]
+    rows = [head]
+    for name, r in results.items():
+        by = r["recall_by_size"]
+        rows.append(
+            [name, _pct(r["precision"]), _pct(r["recall"])]
+            + [_pct(by[str(s)]) for s in SIZES]
+            + [
+                f"{r['false_alarms_per_1k']:.2f}",
+                _num(r["delay_median"]),
+                _num(r["delay_p90"]),
+                f"{r['us_per_update']:.1f}",
+                f"{r['ms_per_series']:.1f}",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    )
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
