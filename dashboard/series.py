@@ -1,0 +1,55 @@
+"""The series page: one benchmark on one host over a branch's commits, as a Plotly chart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, render_template, url_for
+
+from dashboard.errors import ApiError
+from dashboard.figures import series_figure
+from dashboard.params import int_arg, text_arg
+from dashboard.store import get_session
+from db.models import Benchmark
+from db.queries.common import resolve_host, resolve_repository
+from db.queries.series import DEFAULT_POINTS, Series, load_series
+
+bp = Blueprint("series", __name__)
+
+MAX_POINTS = 5000
+
+
+def load_series_for_request() -> Series:
+    session = get_session()
+    repo_name = text_arg("repository")
+    repository = resolve_repository(session, repo_name)
+    if repository is None:
+        raise ApiError(404, f"repository {repo_name!r} is not registered" if repo_name else "no repository is registered")
+    benchmark_id = int_arg("benchmark")
+    if benchmark_id is None:
+        raise ApiError(400, "parameter 'benchmark' (a benchmark id) is required")
+    benchmark = session.get(Benchmark, benchmark_id)
+    if benchmark is None:
+        raise ApiError(404, f"benchmark {benchmark_id} does not exist")
+    host_name = text_arg("host")
+    host = resolve_host(session, host_name)
+    if host is None:
+        raise ApiError(404, f"host {host_name!r} is not known" if host_name else "no host is registered")
+    limit = int_arg("limit", DEFAULT_POINTS, maximum=MAX_POINTS)
+    assert limit is not None
+    return load_series(session, repository, benchmark, host, branch=text_arg("branch"), limit=limit)
+
+
+def commit_link(repository: str) -> Callable[[str], str]:
+    """A commit URL maker built from one ``url_for``: a chart has thousands of points."""
+    marker = "0" * 40
+    template = url_for("commits.commit_page", sha=marker, repository=repository)
+    prefix, suffix = template.split(marker, 1)
+    return lambda sha: prefix + sha + suffix
+
+
+@bp.get("/series")
+def series_page():  # type: ignore[no-untyped-def]
+    series = load_series_for_request()
+    figure = series_figure(series, commit_link(series.repository.full_name))
+    return render_template("series.html", series=series, figure=figure)
