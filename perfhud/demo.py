@@ -1,7 +1,7 @@
 """The demo: a small git repository with a planted regression, registered and backfilled.
 
-It shows the whole loop on a fresh machine without GitHub: ten commits of a tiny Python
-project whose ``perfhud.toml`` runs a two-function micro-benchmark; commit 7 makes one function
+It shows the whole loop on a fresh machine without GitHub: twelve commits of a tiny Python
+project whose ``perfhud.toml`` runs a two-function micro-benchmark; commit 9 makes one function
 about 25 % slower. After the backfill the HUD fills in and flags that commit red.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from perfhud.settings import Settings
 
 DEMO_REPOSITORY = "demo/microbench"
-REGRESSION_COMMIT = 7  # 1-based position of the commit that slows checksum() down
-_COMMITS = 10
+REGRESSION_COMMIT = 9  # 1-based position of the commit that slows checksum() down
+_COMMITS = 12
 
 _PERFHUD_TOML = """\
 [benchmark]
@@ -38,14 +38,16 @@ import workload
 REPEATS = 31
 
 
-def measure(fn):
-    for _ in range(3):
+def measure(functions):
+    """CPU time per call, the functions interleaved so that they share the machine's drift."""
+    for fn in functions.values():
         fn()
-    samples = []
+    samples = {name: [] for name in functions}
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000.0)
+        for name, fn in functions.items():
+            start = time.process_time()
+            fn()
+            samples[name].append((time.process_time() - start) * 1000.0)
     return samples
 
 
@@ -54,8 +56,8 @@ def main():
     parser.add_argument("--out", required=True)
     out = parser.parse_args().out
     results, metrics = [], {}
-    for model, fn in (("checksum", workload.checksum), ("wordsort", workload.sort_words)):
-        samples = measure(fn)
+    measured = measure({"checksum": workload.checksum, "wordsort": workload.sort_words})
+    for model, samples in measured.items():
         results.append({
             "model": model, "mode": "eval", "precision": "fp32", "variant": "eager",
             "family": "micro", "metric": "latency_p50", "unit": "ms", "direction": "lower",
@@ -108,7 +110,7 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def make_demo_repository(path: Path) -> Path:
-    """Create the demo repository at ``path`` (10 commits; commit 7 slows checksum by ~25 %)."""
+    """Create the demo repository at ``path`` (12 commits; commit 9 slows checksum by ~25 %)."""
     path.mkdir(parents=True, exist_ok=True)
     _git(path, "init", "-q", "-b", "main")
     (path / "perfhud.toml").write_text(_PERFHUD_TOML)
@@ -124,17 +126,20 @@ def make_demo_repository(path: Path) -> Path:
 
 
 def ensure_demo(settings: Settings) -> str:
-    """Create, register and backfill the demo once; later calls report that it exists."""
+    """Create, register and backfill the demo; safe to call again (a later call, or one after
+    an interrupted first start, finishes what is missing and queues nothing twice)."""
     from worker.backfill import backfill
     from worker.repos import add_repository
 
     repo_dir = settings.data_dir / "demo" / "microbench"
-    if (repo_dir / ".git").exists():
-        return f"demo: {DEMO_REPOSITORY} already set up ({repo_dir})"
-    make_demo_repository(repo_dir)
+    created = not (repo_dir / ".git").exists()
+    if created:
+        make_demo_repository(repo_dir)
     add_repository(settings, DEMO_REPOSITORY, clone_url=str(repo_dir), default_branch="main")
     job_ids = backfill(settings, DEMO_REPOSITORY, last=_COMMITS, branch="main")
+    if not created and not job_ids:
+        return f"demo: {DEMO_REPOSITORY} already set up; its jobs were queued before"
     return (
-        f"demo: {DEMO_REPOSITORY} created with {_COMMITS} commits (commit {REGRESSION_COMMIT} is ~25 % slower "
-        f"in checksum); {len(job_ids)} jobs queued, the HUD fills in over the next minutes"
+        f"demo: {DEMO_REPOSITORY} with {_COMMITS} commits (commit {REGRESSION_COMMIT} makes checksum ~25 % "
+        f"slower); {len(job_ids)} jobs queued, the HUD fills in over the next minutes"
     )

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,9 +57,9 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-def _wait_for_http(url: str, supervisor: Supervisor, timeout_s: float = 90.0) -> bool:
+def _wait_for_http(url: str, supervisor: Supervisor, stop: threading.Event, timeout_s: float = 90.0) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         if supervisor.exited():
             return False
         try:
@@ -67,7 +68,7 @@ def _wait_for_http(url: str, supervisor: Supervisor, timeout_s: float = 90.0) ->
                     return True
         except (urllib.error.URLError, OSError):
             pass
-        time.sleep(0.5)
+        stop.wait(0.5)
     return False
 
 
@@ -94,11 +95,10 @@ def up(host: str, port: int, worker_cores: str | None, demo: bool) -> None:
 
     cli = [sys.executable, "-m", "perfhud.cli"]
     supervisor = Supervisor()
-    stopping = False
+    stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -106,7 +106,9 @@ def up(host: str, port: int, worker_cores: str | None, demo: bool) -> None:
         supervisor.start("web", [*cli, "web", "--host", host, "--port", str(port)])
         supervisor.start("worker", [*cli, "worker", "--host", "local", "--cores", worker_cores or default_worker_cores()])
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
-        if not _wait_for_http(url + "healthz", supervisor):
+        if not _wait_for_http(url + "healthz", supervisor, stop):
+            if stop.is_set():
+                return
             dead = ", ".join(f"{n} exited with {rc}" for n, rc in supervisor.exited()) or "no answer in 90 s"
             raise click.ClickException(f"the dashboard did not start ({dead})")
         click.echo(f"dashboard: {url}")
@@ -116,11 +118,11 @@ def up(host: str, port: int, worker_cores: str | None, demo: bool) -> None:
             message = ensure_demo(settings)
             click.echo(message)
         click.echo("press Ctrl-C to stop")
-        while not stopping:
+        while not stop.is_set():
             dead = supervisor.exited()
             if dead:
                 raise click.ClickException(", ".join(f"{n} exited with status {rc}" for n, rc in dead))
-            time.sleep(0.5)
+            stop.wait(0.5)
         click.echo("stopping web and worker")
     finally:
         supervisor.stop()
