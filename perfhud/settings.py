@@ -23,6 +23,8 @@ __all__ = ["Settings", "SettingsError", "load_settings", "hash_token", "normaliz
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SUITE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_HOST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_CORE_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
 class SettingsError(ValueError):
@@ -58,6 +60,10 @@ class Settings:
     job_max_attempts: int = 3
     outbox_stale_seconds: int = 300
     webhook_max_body: int = 25 * 1024 * 1024
+    # For `celery -A worker.app worker`; `perfhud worker` takes --host/--cores/--numa-node.
+    worker_host: str | None = None
+    worker_cores: str | None = None
+    worker_numa_node: int | None = None
 
     @property
     def is_embedded_broker(self) -> bool:
@@ -170,6 +176,19 @@ def _http_url(env: Mapping[str, str], name: str, default: str | None) -> str | N
     return raw.rstrip("/")
 
 
+def _worker_identity(env: Mapping[str, str]) -> tuple[str | None, str | None, int | None]:
+    host = env.get("PERFHUD_WORKER_HOST") or None
+    if host is not None and not _HOST_NAME.match(host):
+        raise SettingsError("PERFHUD_WORKER_HOST", f"{host!r} is not a host name (a-z, 0-9, - and _, at most 63)")
+    cores = env.get("PERFHUD_WORKER_CORES") or None
+    if cores is not None and not _CORE_LIST.match(cores):
+        raise SettingsError("PERFHUD_WORKER_CORES", f"{cores!r} is not a core list such as 2-7,9")
+    numa = env.get("PERFHUD_WORKER_NUMA_NODE") or None
+    if numa is not None and not numa.isdigit():
+        raise SettingsError("PERFHUD_WORKER_NUMA_NODE", f"must be a node number, got {numa!r}")
+    return host, cores, int(numa) if numa is not None else None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate :class:`Settings` from ``env`` (default: ``os.environ``).
 
@@ -197,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "PERFHUD_JOB_TIME_LIMIT", f"must exceed PERFHUD_JOB_SOFT_TIME_LIMIT ({soft}), got {hard}"
         )
 
+    worker_host, worker_cores, worker_numa_node = _worker_identity(env)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -213,4 +233,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_max_attempts=_positive_int(env, "PERFHUD_JOB_MAX_ATTEMPTS", 3),
         outbox_stale_seconds=_positive_int(env, "PERFHUD_OUTBOX_STALE_SECONDS", 300),
         webhook_max_body=_positive_int(env, "PERFHUD_WEBHOOK_MAX_BODY", 25 * 1024 * 1024),
+        worker_host=worker_host,
+        worker_cores=worker_cores,
+        worker_numa_node=worker_numa_node,
     )

@@ -12,7 +12,6 @@ claims the row with a compare-and-set and does nothing when someone else already
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -142,8 +141,9 @@ def __getattr__(name: str) -> Celery:
         # PERFHUD_WORKER_HOST, PERFHUD_WORKER_CORES and PERFHUD_WORKER_NUMA_NODE.
         from worker.lifecycle import WorkerIdentity
 
-        identity = WorkerIdentity.from_env(os.environ)
-        celery_app = make_celery(load_settings(), host=identity.host)
+        settings = load_settings()
+        identity = WorkerIdentity.from_settings(settings)
+        celery_app = make_celery(settings, host=identity.host)
         celery_app.perfhud_worker = identity  # type: ignore[attr-defined]
         _module_app = celery_app
     return _module_app

@@ -20,7 +20,6 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -51,16 +50,12 @@ class WorkerIdentity:
         validate_host_name(self.host)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "WorkerIdentity":
+    def from_settings(cls, settings: Settings) -> "WorkerIdentity":
         """``PERFHUD_WORKER_HOST`` (default: this machine's name), ``PERFHUD_WORKER_CORES``,
         ``PERFHUD_WORKER_NUMA_NODE``: the ``celery -A worker.app worker`` way to say what
         ``perfhud worker --host --cores --numa-node`` says."""
-        host = env.get("PERFHUD_WORKER_HOST") or _default_host_name()
-        numa = env.get("PERFHUD_WORKER_NUMA_NODE") or None
-        if numa is not None and not numa.isdigit():
-            raise ValueError(f"PERFHUD_WORKER_NUMA_NODE must be a node number, got {numa!r}")
-        return cls(host=host, cores=env.get("PERFHUD_WORKER_CORES") or None,
-                   numa_node=int(numa) if numa is not None else None)
+        return cls(host=settings.worker_host or _default_host_name(), cores=settings.worker_cores,
+                   numa_node=settings.worker_numa_node)
 
 
 def _default_host_name() -> str:

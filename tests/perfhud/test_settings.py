@@ -80,3 +80,19 @@ def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
     f.write_text("x")
     with pytest.raises(SettingsError, match="PERFHUD_DATA_DIR"):
         load_settings({"PERFHUD_DATA_DIR": str(f)})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PERFHUD_WORKER_HOST", "Bad Host"), ("PERFHUD_WORKER_CORES", "2-x"), ("PERFHUD_WORKER_NUMA_NODE", "-1")],
+)
+def test_worker_identity_is_validated(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env(tmp_path, **{variable: value}))
+    assert info.value.variable == variable
+
+
+def test_worker_identity_values(tmp_path: Path) -> None:
+    s = load_settings(env(tmp_path, PERFHUD_WORKER_HOST="bench-07", PERFHUD_WORKER_CORES="2-7,9",
+                          PERFHUD_WORKER_NUMA_NODE="1"))
+    assert (s.worker_host, s.worker_cores, s.worker_numa_node) == ("bench-07", "2-7,9", 1)
