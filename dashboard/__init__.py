@@ -17,8 +17,9 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The Flask app for ``settings`` (default: from the environment)."""
-    from dashboard import alerts, api, assets, commits, hosts, hud, series, webhooks
+    from dashboard import alerts, api, assets, commits, health, hosts, hud, series, webhooks
     from dashboard.errors import register_error_handlers
+    from dashboard.publishing import init_relay
     from dashboard.settings_access import SETTINGS_KEY
     from dashboard.store import init_store
     from dashboard.template_helpers import register_template_helpers
@@ -30,9 +31,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The webhook sets its own limit per request; everything else (API writes, pages) is small.
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body
     init_store(app, settings.database_url)
+    init_relay(app, settings)
     register_error_handlers(app)
     register_template_helpers(app)
-    for blueprint in (hud.bp, series.bp, commits.bp, alerts.bp, hosts.bp, api.bp, webhooks.bp, assets.bp):
+    for blueprint in (hud.bp, series.bp, commits.bp, alerts.bp, hosts.bp, api.bp, webhooks.bp, assets.bp, health.bp):
         app.register_blueprint(blueprint)
     logging.getLogger("dashboard").setLevel(logging.INFO)
     return app

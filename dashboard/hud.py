@@ -1,4 +1,10 @@
-"""The HUD, the home page: a branch's commits against every benchmark, coloured by verdict."""
+"""The HUD, the home page: a branch's commits against every benchmark, coloured by verdict.
+
+The server renders the filters, the columns and one row per commit; each row carries its cells
+packed as text (``data-cells``, see :mod:`db.queries.hud`) and ``static/hud.js`` draws them.
+A 100 x 200 grid is 20,000 cells: formatting them here cost several times every query of the
+page together, and the packed rows are smaller than the table they become.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,16 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from flask import Blueprint, render_template, url_for
-from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from dashboard.cells import STYLES
 from dashboard.errors import ApiError
 from dashboard.params import page_arg, text_arg
+from dashboard.series import commit_link
 from dashboard.settings_access import settings
 from dashboard.store import get_session
 from db.models import Benchmark, Host, Repository
 from db.queries.common import list_repositories, resolve_host, resolve_repository
-from db.queries.hud import FAILED, PENDING, HudFilters, HudGrid, list_branches, load_hud
+from db.queries.hud import HudFilters, HudGrid, list_branches, load_hud
 
 bp = Blueprint("hud", __name__)
 
@@ -40,8 +45,11 @@ class HudPage:
     precisions: list[str]
 
 
-def load_hud_page() -> HudPage | None:
-    """The HUD for the request's filters; None when the store has no repository or host yet."""
+def load_hud_page(*, packed: bool = False) -> HudPage | None:
+    """The HUD for the request's filters; None when the store has no repository or host yet.
+
+    ``packed``: the cells as the page's script reads them (see :func:`db.queries.hud.load_hud`).
+    """
     session = get_session()
     repo_name, host_name = text_arg("repository"), text_arg("host")
     repository = resolve_repository(session, repo_name)
@@ -66,7 +74,7 @@ def load_hud_page() -> HudPage | None:
     )
     return HudPage(
         repository=repository, branch=branch, host=host, suite=filters.suite, variant=filters.variant,
-        precision=filters.precision, grid=load_hud(session, filters),
+        precision=filters.precision, grid=load_hud(session, filters, packed=packed),
         repositories=[r.full_name for r in list_repositories(session)],
         branches=list_branches(session, repository.id),
         hosts=list(session.scalars(select(Host.name).order_by(Host.name))),
@@ -81,44 +89,18 @@ def header_groups(page: HudPage) -> list[tuple[str, int]]:
     return [(" · ".join(key), len(list(cols))) for key, cols in groupby(page.grid.columns, key=lambda c: c.group)]
 
 
-def cells_html(page: HudPage) -> list[Markup]:
-    """The cells of each row as ready HTML.
-
-    A 100 x 200 grid is 20,000 cells: rendering them through a template loop costs several
-    times the query, so they are written here with f-strings. Everything interpolated is a
-    number, a fixed class name, or a unit escaped once per column.
-    """
-    grid = page.grid
-    cells = grid.cells
-    columns = [(c.benchmark_id, str(escape(c.unit))) for c in grid.columns]
-    empty = {state: f'<td class="{STYLES[state][0]}" title="{STYLES[state][2]}"></td>' for state in (PENDING, FAILED)}
-    css = {key: value[0] for key, value in STYLES.items()}
-    rows = []
-    for commit in grid.commits:
-        missing = empty.get(grid.job_state.get(commit.id, ""), "<td></td>")
-        row_cells = cells.get(commit.id, {})
-        parts = []
-        for benchmark_id, unit in columns:
-            cell = row_cells.get(benchmark_id)
-            if cell is None:
-                parts.append(missing)
-                continue
-            verdict, change, median, confidence = cell[:4]
-            text = "" if change is None else f"{change:+.1f}%"
-            hover = f"{median:.4g} {unit}" if confidence is None else f"{median:.4g} {unit} · confidence {confidence:.0%}"
-            parts.append(f'<td class="{css[verdict or "measured"]}" title="{hover}">{text}</td>')
-        rows.append(Markup("".join(parts)))
-    return rows
-
-
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
-    page = load_hud_page()
+    page = load_hud_page(packed=True)
     if page is None:
         return render_template("empty.html")
+    grid = page.grid
     series_base = url_for(
         "series.series_page", repository=page.repository.full_name, host=page.host.name, branch=page.branch
     )
-    return render_template(
-        "hud.html", page=page, groups=header_groups(page), rows=list(zip(page.grid.commits, cells_html(page))), series_base=series_base,
-    )
+    commit_url = commit_link(page.repository.full_name)
+    rows = [
+        (commit, commit_url(commit.sha), grid.packed_cells.get(commit.id, ""), grid.job_state.get(commit.id, ""))
+        for commit in grid.commits
+    ]
+    return render_template("hud.html", page=page, groups=header_groups(page), rows=rows, series_base=series_base)

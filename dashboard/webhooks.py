@@ -2,8 +2,14 @@
 
 The handler only records and queues. The delivery row, the commits, the push and its jobs are
 written in ONE transaction, so a redelivery (same ``X-GitHub-Delivery``) finds the delivery
-row and changes nothing, and a crash leaves either all of it or none. Broker messages are sent
-after the commit; if the broker is down the jobs stay queued and the sweeper publishes them.
+row and changes nothing, and a crash leaves either all of it or none. The answer goes out right
+after the commit: the jobs are handed to the process's outbox relay, which publishes them in
+the background (:mod:`dashboard.publishing`); if the broker is down they stay queued and the
+sweeper publishes them.
+
+The delivery is claimed first, by an insert that does nothing when the id exists: one
+statement both detects a redelivery and, when two copies arrive at once, makes the second wait
+for the first to commit and then find it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import logging
 from dataclasses import dataclass, field
 
 from flask import Blueprint, jsonify, request
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +42,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 class _Recorded:
     status: int
     message: str
-    job_ids: list[int] = field(default_factory=list)
+    jobs: list[tuple[int, str]] = field(default_factory=list)  # (job id, queue) of the new jobs
 
 
 class _RepoNotRegistered(Exception):
@@ -85,10 +93,11 @@ def github():  # type: ignore[no-untyped-def]
     except _RepoNotRegistered:
         log.info("webhook delivery %s: repository %s not registered", delivery_id, repo_name)
         raise ApiError(403, f"repository {repo_name!r} is not registered with perfhud") from None
-    if recorded.job_ids:
-        publish_after_commit(cfg, recorded.job_ids)
+    if recorded.jobs:
+        publish_after_commit(recorded.jobs)
     log.info("webhook delivery %s (%s): %s", delivery_id, event, recorded.message)
-    return jsonify(message=recorded.message, delivery=delivery_id, jobs=recorded.job_ids), recorded.status
+    job_ids = [job_id for job_id, _ in recorded.jobs]
+    return jsonify(message=recorded.message, delivery=delivery_id, jobs=job_ids), recorded.status
 
 
 def _record_with_retry(event: str, delivery_id: str, outcome: Ignored | PushWork) -> _Recorded:
@@ -105,19 +114,30 @@ def _record_with_retry(event: str, delivery_id: str, outcome: Ignored | PushWork
     raise AssertionError("unreachable")
 
 
+def _claim_delivery(session: Session, delivery_id: str, event: str, outcome: Ignored | PushWork) -> bool:
+    """Record the delivery; False if it was recorded before (a redelivery)."""
+    if isinstance(outcome, Ignored):
+        state, detail = "ignored", outcome.reason
+    else:
+        state, detail = "queued", f"{len(outcome.commits)} commit(s) on {outcome.branch}"
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    claimed = session.execute(
+        insert(WebhookDelivery)
+        .values(delivery_id=delivery_id, event=event, repository=outcome.repository, outcome=state, detail=detail)
+        .on_conflict_do_nothing(index_elements=[WebhookDelivery.delivery_id])
+        .returning(WebhookDelivery.id)
+    ).first()
+    return claimed is not None
+
+
 def _record(session: Session, event: str, delivery_id: str, outcome: Ignored | PushWork) -> _Recorded:
-    seen = session.query(WebhookDelivery.id).filter(WebhookDelivery.delivery_id == delivery_id).first()
-    if seen is not None:
+    if not _claim_delivery(session, delivery_id, event, outcome):
         return _Recorded(200, f"delivery {delivery_id} was already processed; nothing new")
     repo_name = outcome.repository
     repository = get_repository(session, repo_name) if repo_name else None
     if repo_name is not None and (repository is None or not repository.enabled):
-        raise _RepoNotRegistered(repo_name)
-    delivery = WebhookDelivery(delivery_id=delivery_id, event=event, repository=repo_name, outcome="ignored")
-    session.add(delivery)
+        raise _RepoNotRegistered(repo_name)  # rolls the claim back: nothing is recorded
     if isinstance(outcome, Ignored):
-        delivery.detail = outcome.reason
-        session.flush()
         return _Recorded(202, f"ignored: {outcome.reason}")
     assert repository is not None
     record = record_push(
@@ -131,8 +151,5 @@ def _record(session: Session, event: str, delivery_id: str, outcome: Ignored | P
         delivery_id=delivery_id,
         pull_number=outcome.pull_number,
     )
-    job_ids = [job.id for job in record.new_jobs]
-    delivery.outcome = "queued"
-    delivery.detail = f"{len(record.commits)} commit(s) on {outcome.branch}, {len(job_ids)} new job(s)"
-    session.flush()
-    return _Recorded(202, f"queued {len(job_ids)} job(s) for {len(record.commits)} commit(s) on {outcome.branch}", job_ids)
+    jobs = [(job.id, job.queue) for job in record.new_jobs]
+    return _Recorded(202, f"queued {len(jobs)} job(s) for {len(record.commits)} commit(s) on {outcome.branch}", jobs)

@@ -12,8 +12,9 @@ The detector (:mod:`worker.detection`) is pure; this module is the database edge
 - a **confirmed** change opens an alert, grouped with every other alert blaming the commit.
 
 A series younger than the detector's reference window can still raise suspects (a shorter
-reference, :data:`YOUNG_MIN_PRE` points), but there the stream alone never confirms: only a
-re-run does. Points may arrive out of commit order (a bisection, a retried job): the detector
+reference, :data:`YOUNG_MIN_PRE` points, and a lower bar, :data:`YOUNG_Z_SUSPECT`, because a
+noise estimate from a handful of points is itself noisy), but there the stream alone never
+confirms: only a re-run does, and a false suspect costs one re-run, not an alert. Points may arrive out of commit order (a bisection, a retried job): the detector
 is then replayed from the new point to the newest.
 """
 
@@ -42,6 +43,9 @@ BASELINE_VARIANT = "eager"
 NO_CHANGE, SUSPECT, REGRESSION, IMPROVEMENT = (v.value for v in Verdict)
 DETECTOR_CONFIG = detection.DetectorConfig()
 YOUNG_MIN_PRE = 2
+YOUNG_Z_SUSPECT = 2.5
+YOUNG_CONFIG = dataclasses.replace(DETECTOR_CONFIG, min_pre=YOUNG_MIN_PRE,
+                                   z_suspect=min(YOUNG_Z_SUSPECT, DETECTOR_CONFIG.z_suspect))
 _SERIES_KINDS = (JobKind.REGULAR, JobKind.BISECT)
 
 
@@ -56,7 +60,7 @@ class SeriesPoint:
                                baseline=self.baseline, host=None)
 
 
-def _baseline_benchmark(session: Session, bench: Benchmark) -> Benchmark | None:
+def baseline_benchmark(session: Session, bench: Benchmark) -> Benchmark | None:
     if bench.variant == BASELINE_VARIANT:
         return None
     return session.scalars(
@@ -82,7 +86,7 @@ def load_series(session: Session, job: Job, bench: Benchmark, limit: int) -> lis
     for result, commit in rows:
         latest.setdefault(commit.id, (result, commit))  # the newest measurement of a commit wins
     ordered = sorted(latest.values(), key=lambda rc: (rc[1].committed_at is None, rc[1].committed_at, rc[1].id))
-    base = _baseline_benchmark(session, bench)
+    base = baseline_benchmark(session, bench)
     baselines: dict[int, list[float]] = {}
     if base is not None:
         job_ids = [r.job_id for r, _ in ordered]
@@ -105,7 +109,7 @@ def replay(points: Sequence[SeriesPoint], start: int, *, lower_is_better: bool) 
     for i in range(start, len(points)):
         segment_start = max((k for k, p in enumerate(points[:i]) if p.commit.sha in changes), default=0)
         young = i - segment_start < DETECTOR_CONFIG.min_pre
-        config = dataclasses.replace(DETECTOR_CONFIG, min_pre=YOUNG_MIN_PRE) if young else DETECTOR_CONFIG
+        config = YOUNG_CONFIG if young else DETECTOR_CONFIG
         window = [p.as_point() for p in points[max(0, i - DETECTOR_CONFIG.window + 1):i]]
         step = detection.evaluate_point(window, points[i].as_point(), lower_is_better=lower_is_better,
                                         config=config, changes=changes, open_suspect=open_suspect)
@@ -117,8 +121,11 @@ def replay(points: Sequence[SeriesPoint], start: int, *, lower_is_better: bool) 
                 open_suspect = None if open_suspect == v.commit else open_suspect
             elif v.state == SUSPECT:
                 open_suspect = v.commit
-            elif v.commit == open_suspect:
-                open_suspect = None
+            else:
+                if v.commit in changes:  # a change withdrawn: the level went back (a host state)
+                    changes.remove(v.commit)
+                if v.commit == open_suspect:
+                    open_suspect = None
             verdicts.append(v)
     return verdicts
 

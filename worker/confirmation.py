@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from db.models import AlertState, Benchmark, Commit, Direction, Job, JobStatus, Result, Verdict
 from db.session import run_in_transaction
 from worker import detection
+from worker.analysis import baseline_benchmark
 from worker.gitrepo import GitError, cache_dir, fetch, validate_sha, worktree
 from worker.results_reader import ResultsRejected, read_results
 from worker.store_access import session_factory
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUNDS = 2  # runs per side; ABBA order over two rounds cancels a linear drift
+ROUNDS = 3  # runs per side, alternating; with 3 against 3 a chance ordering of whole runs is 1 in 20
 
 
 def _run_order(rounds: int) -> list[str]:
@@ -67,11 +68,11 @@ def run_confirmation(ctx: "WorkerContext", spec: "JobSpec", workdir: Path, log_p
 
 
 def decide(parent_runs: list[list[float]], suspect_runs: list[list[float]], *, parent_sha: str, suspect_sha: str,
-           lower_is_better: bool) -> detection.Verdict:
-    """The detector's re-run test on one series."""
-    parent = [detection.Point(commit=parent_sha, samples=s) for s in parent_runs]
-    suspect = [detection.Point(commit=suspect_sha, samples=s) for s in suspect_runs]
-    return detection.confirm(parent, suspect, lower_is_better=lower_is_better)
+           lower_is_better: bool, expected_change_pct: float | None = None) -> detection.Verdict:
+    """The detector's re-run test on one series: every run's samples, suspect against parent."""
+    result = detection.confirm(suspect_runs, parent_runs, expected_change_pct=expected_change_pct,
+                               lower_is_better=lower_is_better)
+    return detection.confirmation_verdict(result, suspect_sha, last_good_commit=parent_sha)
 
 
 def apply_confirmation(settings: Any, job_id: int) -> dict[str, str]:
@@ -92,15 +93,21 @@ def apply_confirmation(settings: Any, job_id: int) -> dict[str, str]:
             bench = session.get(Benchmark, bench_id)
             if bench is None:
                 continue
-            parent_runs = runs.get("parent", {}).get(bench.name)
-            suspect_runs = runs.get("suspect", {}).get(bench.name)
+            baseline = baseline_benchmark(session, bench)
+            baseline_name = baseline.name if baseline is not None else None
+            parent_runs = _relative_to_baseline(runs.get("parent", {}), bench.name, baseline_name)
+            suspect_runs = _relative_to_baseline(runs.get("suspect", {}), bench.name, baseline_name)
             if not parent_runs or not suspect_runs:
                 decided[bench.name] = "not measured"
                 continue
+            suspect_result = _suspect_result(session, job, bench)
+            # One-sided: the re-run must agree with the direction the stream saw.
+            expected = suspect_result.change_pct if suspect_result is not None else None
             verdict = decide(parent_runs, suspect_runs, parent_sha=parent_sha, suspect_sha=job.commit.sha,
-                             lower_is_better=bench.direction == Direction.LOWER)
+                             lower_is_better=bench.direction == Direction.LOWER, expected_change_pct=expected)
             decided[bench.name] = verdict.state
-            _label_suspect(session, job, bench, verdict)
+            if suspect_result is not None:
+                _label(suspect_result, verdict)
             if verdict.is_alert:
                 open_alert(session, repository_id=job.commit.repository_id, benchmark_id=bench.id,
                            host_id=job.host_id, suspect=job.commit, last_good=parent, state=verdict.state,
@@ -112,16 +119,39 @@ def apply_confirmation(settings: Any, job_id: int) -> dict[str, str]:
     return run_in_transaction(session_factory(settings.database_url), work)
 
 
-def _label_suspect(session: Session, job: Job, bench: Benchmark, verdict: detection.Verdict) -> None:
-    """Write the re-run's word on the suspect's own result in the series."""
-    result = session.scalars(
+def _relative_to_baseline(by_name: dict[str, list[list[float]]], name: str,
+                          baseline_name: str | None) -> list[list[float]] | None:
+    """Each run's samples divided by the median of the baseline measured in the same run.
+
+    The stream follows the ratio to the same job's baseline; the re-run must judge the same
+    quantity, and the ratio cancels what a busy host does to both within one run.
+    """
+    runs = by_name.get(name)
+    base_runs = by_name.get(baseline_name) if baseline_name else None
+    if not runs or not base_runs or len(base_runs) != len(runs):
+        return runs
+    out = []
+    for samples, base in zip(runs, base_runs, strict=True):
+        positive = sorted(v for v in base if v > 0)
+        if not positive:
+            return runs
+        scale = positive[len(positive) // 2]
+        out.append([v / scale for v in samples])
+    return out
+
+
+def _suspect_result(session: Session, job: Job, bench: Benchmark) -> Result | None:
+    """The suspect commit's own point in the series (from its regular or bisect job)."""
+    return session.scalars(
         select(Result).join(Job, Job.id == Result.job_id)
         .where(Result.benchmark_id == bench.id, Result.commit_id == job.commit_id, Result.host_id == job.host_id,
                Job.host_fingerprint == job.host_fingerprint, Job.kind != job.kind)
         .order_by(Result.id.desc())
     ).first()
-    if result is None:
-        return
+
+
+def _label(result: Result, verdict: detection.Verdict) -> None:
+    """Write the re-run's word on the suspect's point."""
     result.verdict = Verdict(verdict.state)
     result.change_pct = verdict.change_pct if verdict.state != Verdict.NO_CHANGE else None
     result.confidence = verdict.confidence if verdict.state != Verdict.NO_CHANGE else None

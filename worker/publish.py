@@ -1,7 +1,8 @@
 """The outbox's second half: turning committed job rows into broker messages.
 
-Callers (the webhook, backfill, the worker itself) commit their job rows first and call
-:func:`publish_jobs` afterwards. Publishing is best effort and bounded in time: with the
+Callers (backfill, the worker itself) commit their job rows first and call :func:`publish_jobs`
+afterwards; a process that publishes continuously (the web app's relay) keeps a
+:class:`JobPublisher` and stamps what it sent with :func:`mark_published`. Publishing is best effort and bounded in time: with the
 broker down it gives up within about a second, logs, and leaves ``published_at`` empty; the
 sweeper (:func:`sweep_stale`, run by every worker on a timer) sends a message for every queued
 job whose message is missing or old. A message that turns out to be a duplicate costs one
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from celery import Celery
+from kombu import Queue
 from sqlalchemy import or_, select, update
 
 from db.base import utcnow
@@ -41,33 +43,81 @@ def _publisher(settings: Settings) -> Celery:
         return app
 
 
-def send_job_messages(settings: Settings, jobs: Sequence[tuple[int, str]]) -> list[int]:
-    """Send one message per (job id, queue), whatever the rows say; return the ids sent before
-    any broker failure. Callers check the rows (a duplicate is harmless, only wasteful)."""
-    sent: list[int] = []
-    if not jobs:
+class JobPublisher:
+    """Sends job messages over one broker connection and producer, kept open between calls.
+
+    Opening a connection (and, on Redis, declaring the queue) costs more than sending a
+    message; a process that publishes all day (a web process's relay) keeps one. Not thread
+    safe: one owner at a time. After a broker failure the connection is dropped and the next
+    :meth:`send` opens a new one.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._app = _publisher(settings)
+        self._connection = None
+        self._producer = None
+        self._queues: dict[str, Queue] = {}
+
+    def send(self, jobs: Sequence[tuple[int, str]]) -> list[int]:
+        """Send one message per (job id, queue), whatever the rows say; return the ids sent
+        before any broker failure (the others stay for the sweeper). Never raises."""
+        sent: list[int] = []
+        if not jobs:
+            return sent
+        try:
+            producer = self._open()
+            for job_id, queue_name in jobs:
+                queue = self._queues.get(queue_name)
+                if queue is None:
+                    queue = self._queues[queue_name] = make_queue(queue_name)
+                self._app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue, producer=producer, retry=False)
+                sent.append(job_id)
+        except Exception as exc:  # any broker or network failure: the sweeper will try again
+            log.warning("broker unavailable, %d job(s) stay queued for the sweeper: %s: %s",
+                        len(jobs) - len(sent), type(exc).__name__, exc)
+            self.close()
         return sent
-    app = _publisher(settings)
+
+    def close(self) -> None:
+        """Drop the connection (it is reopened on the next send)."""
+        producer, connection = self._producer, self._connection
+        self._producer = self._connection = None
+        for resource in (producer, connection):
+            if resource is None:
+                continue
+            try:
+                resource.release()
+            except Exception as exc:  # a connection that already broke cannot be closed cleanly
+                log.debug("closing the broker connection: %s: %s", type(exc).__name__, exc)
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        if self._producer is None:
+            self._connection = self._app.connection_for_write()
+            self._producer = self._app.amqp.Producer(self._connection)
+        return self._producer
+
+
+def send_job_messages(settings: Settings, jobs: Sequence[tuple[int, str]]) -> list[int]:
+    """Send one message per (job id, queue) over a connection of its own; return the ids sent
+    before any broker failure. Callers check the rows (a duplicate is harmless, only wasteful)."""
+    if not jobs:
+        return []
+    publisher = JobPublisher(settings)
     try:
-        with app.connection_for_write() as connection:
-            with app.amqp.Producer(connection) as producer:
-                for job_id, queue in jobs:
-                    app.send_task(RUN_JOB_TASK, args=[job_id], queue=make_queue(queue), producer=producer,
-                                  retry=False)
-                    sent.append(job_id)
-    except Exception as exc:  # any broker or network failure: the sweeper will try again
-        log.warning("broker unavailable, %d job(s) stay queued for the sweeper: %s: %s",
-                    len(jobs) - len(sent), type(exc).__name__, exc)
-    return sent
+        return publisher.send(jobs)
+    finally:
+        publisher.close()
 
 
-def _mark_published(settings: Settings, job_ids: Sequence[int]) -> None:
+def mark_published(settings: Settings, job_ids: Sequence[int]) -> None:
+    """Stamp ``published_at`` on ``job_ids`` in one statement (it may raise a database error)."""
     if not job_ids:
         return
+    ids = list(job_ids)
 
     def work(session) -> None:  # type: ignore[no-untyped-def]
         session.execute(
-            update(Job).where(Job.id.in_(list(job_ids))).values(published_at=utcnow())
+            update(Job).where(Job.id.in_(ids)).values(published_at=utcnow())
             .execution_options(synchronize_session=False)
         )
 
@@ -92,7 +142,7 @@ def publish_jobs(settings: Settings, job_ids: Sequence[int]) -> int:
 
         jobs = run_in_transaction(session_factory(settings.database_url), load)
         sent = send_job_messages(settings, jobs)
-        _mark_published(settings, sent)
+        mark_published(settings, sent)
         return len(sent)
     except Exception:
         log.exception("publishing jobs %s failed; they stay queued for the sweeper", list(job_ids)[:20])

@@ -14,6 +14,7 @@ from dashboard.errors import ApiError
 from dashboard.publishing import publish_after_commit
 from dashboard.settings_access import settings
 from dashboard.store import session_factory
+from db.models import Job
 from db.queries.alerts import parse_state
 from db.session import run_in_transaction
 
@@ -78,14 +79,19 @@ def patch_alert(alert_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/jobs/" + ID.format("job_id") + "/rerun")
 def post_rerun(job_id: int):  # type: ignore[no-untyped-def]
     require_token()
-    new_id = _run(lambda session: rerun_job(session, job_id).id)
-    publish_after_commit(settings(), [new_id])
+    new_id, queue = _run(lambda session: _id_and_queue(rerun_job(session, job_id)))
+    publish_after_commit([(new_id, queue)])
     return jsonify(job=new_id, rerun_of=job_id, status="queued"), 201
+
+
+def _id_and_queue(job: Job) -> tuple[int, str]:
+    return job.id, job.queue
 
 
 @bp.post("/results")
 def post_results():  # type: ignore[no-untyped-def]
-    """Validate a results file with the benchmarks package's own validator, then store it."""
+    """Validate a results file with the benchmarks package's own validator, store it, then run
+    change detection on the series it extends."""
     from benchmarks.results import MAX_BYTES, ResultsError, load_results
 
     from dashboard.params import text_arg
@@ -109,4 +115,9 @@ def post_results():  # type: ignore[no-untyped-def]
         raise ApiError(400, f"results file rejected: {exc}") from None
     upload = Upload(repository=repository, sha=sha, host=host, suite=suite)
     job_id, stored = _run(lambda session: store_upload(session, upload, results))
-    return jsonify(job=job_id, results=stored), 201
+    # Committed: now the same change detection a worker runs after its own jobs (verdicts on
+    # the new points, alerts, confirmation jobs). It never raises; the results stay stored.
+    from worker.analysis import analyze_job
+
+    follow_up = analyze_job(settings(), job_id)
+    return jsonify(job=job_id, results=stored, follow_up_jobs=follow_up), 201

@@ -58,6 +58,12 @@ class Result(Base):
         UniqueConstraint("job_id", "benchmark_id"),
         Index("ix_result_series", "repository_id", "benchmark_id", "host_id", "commit_id"),
         Index("ix_result_commit", "commit_id"),
+        # The HUD's cells for a page of commits on one host, answered from the index alone
+        # (an index-only scan on PostgreSQL): no visit to the rows and their raw samples.
+        Index(
+            "ix_result_grid", "commit_id", "host_id",
+            postgresql_include=["benchmark_id", "verdict", "change_pct", "median", "confidence", "id"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,22 +1,25 @@
 """The HUD grid: a branch's commits (rows) against benchmarks (columns) on one host.
 
 Three narrow queries instead of one wide join: the page of commits, the columns, then only the
-result columns the cells show for those commits on that host (an index range per commit). A
-100-commit page over 200 benchmarks is 20,000 cells; fetching whole ORM rows with their raw
-samples would cost more than everything else together.
+result columns the cells show for those commits on that host (on PostgreSQL an index-only scan
+of ``ix_result_grid``). A 100-commit page over 200 benchmarks is 20,000 cells; fetching whole
+ORM rows with their raw samples would cost more than everything else together, and even
+formatting 20,000 plain rows in Python costs several times the query: the page therefore gets
+its cells packed as text by the database, one string per commit, which the browser draws,
+while the JSON API gets them typed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import String, and_, func, or_, select, type_coerce
+from sqlalchemy import String, and_, cast, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from db.models import Benchmark, Commit, Job, JobStatus, Push, PushCommit, Result
-from db.queries.common import Page
+from db.queries.common import Page, id_list
 
 # What a cell without a result shows, from the commit's jobs on this host.
 PENDING = "pending"  # a job is queued or running
@@ -74,14 +77,32 @@ class HudCell(NamedTuple):
     confidence: float | None
 
 
+# The page's cells leave the database packed as text, one string per commit: cells separated
+# by CELL_SEP, each the PACKED_FIELDS joined by FIELD_SEP, an empty field for a missing value.
+# Every field is a number or a verdict name, so neither separator can occur inside one.
+PACKED_FIELDS = ("benchmark_id", "result_id", "verdict", "change_pct", "median", "confidence")
+CELL_SEP = ";"
+FIELD_SEP = ","
+
+
 @dataclass(frozen=True)
 class HudGrid:
+    """The grid: its rows, its columns, and its cells in one of two forms.
+
+    ``cells`` (typed, for the JSON API) holds one :class:`HudCell` per (commit, benchmark), the
+    newest result winning. ``packed_cells`` (for the page, drawn by the browser) holds one string
+    per commit in the packed format above, every result of the commit included (a re-run's cell
+    appears twice; the larger ``result_id`` wins). Which one is filled depends on ``load_hud``'s
+    ``packed`` argument.
+    """
+
     commits: list[HudCommit]
     columns: list[HudColumn]
-    cells: dict[int, dict[int, HudCell]]  # commit_id -> benchmark_id -> cell
     job_state: dict[int, str]  # commit_id -> PENDING | FAILED, for commits whose cells may lack results
     total_commits: int
     page: Page
+    cells: dict[int, dict[int, HudCell]] = field(default_factory=dict)  # commit_id -> benchmark_id -> cell
+    packed_cells: dict[int, str] = field(default_factory=dict)  # commit_id -> packed cells
 
 
 def branch_commit_ids(repository_id: int, branch: str):  # type: ignore[no-untyped-def]
@@ -129,37 +150,83 @@ def hud_commits(session: Session, repository_id: int, branch: str, page: Page) -
     return commits, total
 
 
-def load_hud(session: Session, filters: HudFilters) -> HudGrid:
+def _cells_scope(query, filters: HudFilters, commit_ids: list[int], columns: list[HudColumn]):  # type: ignore[no-untyped-def]
+    """Restrict a query on ``result`` to the grid's commits, host, columns and suite."""
+    query = query.where(Result.commit_id.in_(id_list(commit_ids)), Result.host_id == filters.host_id)
+    if filters.variant or filters.precision:
+        query = query.where(Result.benchmark_id.in_(id_list([c.benchmark_id for c in columns])))
+    if filters.suite:
+        query = query.join(Job, Job.id == Result.job_id).where(Job.suite == filters.suite)
+    return query
+
+
+def _typed_cells(
+    session: Session, filters: HudFilters, commit_ids: list[int], columns: list[HudColumn]
+) -> dict[int, dict[int, HudCell]]:
+    # One query per page, not per commit. Executed on the Core connection: the ORM's row
+    # processing would cost more than the query for 20,000 rows. verdict is read as its stored
+    # string (converting every value to the enum costs more than the query). No ORDER BY (a
+    # sort of the whole page): a re-run's newer result replaces the older one here instead.
+    query = _cells_scope(
+        select(
+            type_coerce(Result.verdict, String).label("verdict"), Result.change_pct, Result.median,
+            Result.confidence, Result.commit_id, Result.benchmark_id, Result.id,
+        ),
+        filters, commit_ids, columns,
+    )
+    cells: dict[int, dict[int, HudCell]] = {commit_id: {} for commit_id in commit_ids}
+    for row in session.connection().execute(query):
+        row_cells = cells[row[4]]
+        older = row_cells.get(row[5])
+        if older is None or older[6] < row[6]:  # type: ignore[misc]  # the Row carries the result id last
+            row_cells[row[5]] = row  # type: ignore[assignment]  # a Row with HudCell's fields first
+    return cells
+
+
+def _as_text(column):  # type: ignore[no-untyped-def]
+    return func.coalesce(cast(column, String), "")
+
+
+def _packed_cells(
+    session: Session, filters: HudFilters, commit_ids: list[int], columns: list[HudColumn]
+) -> dict[int, str]:
+    # The database formats and joins the cells (in C, one string per commit): 20,000 cells
+    # fetched as rows and formatted in Python cost several times the whole page.
+    sep = literal(FIELD_SEP)
+    cell = (
+        cast(Result.benchmark_id, String) + sep + cast(Result.id, String) + sep
+        + _as_text(type_coerce(Result.verdict, String)) + sep + _as_text(Result.change_pct) + sep
+        + _as_text(Result.median) + sep + _as_text(Result.confidence)
+    )
+    query = _cells_scope(
+        select(Result.commit_id, func.aggregate_strings(cell, CELL_SEP)), filters, commit_ids, columns
+    ).group_by(Result.commit_id)
+    return {commit_id: packed for commit_id, packed in session.connection().execute(query)}
+
+
+def load_hud(session: Session, filters: HudFilters, *, packed: bool = False) -> HudGrid:
+    """The grid for ``filters``: typed ``cells``, or ``packed_cells`` when ``packed``."""
     commits, total = hud_commits(session, filters.repository_id, filters.branch, filters.page)
     columns = hud_columns(session, filters.variant, filters.precision)
     commit_ids = [c.id for c in commits]
     cells: dict[int, dict[int, HudCell]] = {}
+    packed_cells: dict[int, str] = {}
     job_state: dict[int, str] = {}
     if commit_ids and columns:
-        # One query per commit would be 100 round trips; one per page returns 20,000 rows.
-        # verdict is read as its stored string (converting 20,000 values to the enum costs more
-        # than the query); ORDER BY id lets a newer result of a cell (a re-run) win.
-        query = select(
-            type_coerce(Result.verdict, String).label("verdict"), Result.change_pct, Result.median,
-            Result.confidence, Result.commit_id, Result.benchmark_id,
-        ).where(Result.commit_id.in_(commit_ids), Result.host_id == filters.host_id).order_by(Result.id)
-        if filters.variant or filters.precision:
-            query = query.where(Result.benchmark_id.in_([c.benchmark_id for c in columns]))
-        if filters.suite:
-            query = query.join(Job, Job.id == Result.job_id).where(Job.suite == filters.suite)
-        for commit_id in commit_ids:
-            cells[commit_id] = {}
-        for row in session.execute(query):
-            cells[row[4]][row[5]] = row  # type: ignore[assignment]  # a Row with HudCell's fields first
+        if packed:
+            packed_cells = _packed_cells(session, filters, commit_ids, columns)
+        else:
+            cells = _typed_cells(session, filters, commit_ids, columns)
         job_state = _job_states(session, commit_ids, filters.host_id, filters.suite)
-    return HudGrid(commits=commits, columns=columns, cells=cells, job_state=job_state, total_commits=total, page=filters.page)
+    return HudGrid(commits=commits, columns=columns, job_state=job_state, total_commits=total, page=filters.page,
+                   cells=cells, packed_cells=packed_cells)
 
 
 def _job_states(session: Session, commit_ids: list[int], host_id: int, suite: str | None) -> dict[int, str]:
     """Per commit: pending if a job that may run on this host is queued or running, else failed
     if one failed here; commits whose jobs all succeeded are left out."""
     query = select(Job.commit_id, Job.status).where(
-        Job.commit_id.in_(commit_ids),
+        Job.commit_id.in_(id_list(commit_ids)),
         or_(Job.host_id == host_id, and_(Job.host_id.is_(None), Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))),
         Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED]),
     )

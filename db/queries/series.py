@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from db.models import Alert, Benchmark, Commit, Host, Repository, Result
+from db.queries.common import id_list
 from db.queries.hud import branch_commit_ids
 
 BASELINE_VARIANT = "eager"
@@ -74,25 +75,35 @@ def baseline_of(session: Session, benchmark: Benchmark) -> Benchmark | None:
 def _points(
     session: Session, repository_id: int, benchmark_id: int, host_id: int, branch: str, limit: int
 ) -> list[SeriesPoint]:
-    rows = session.execute(
+    # Two steps, so that only the rows shown are read: the newest ``limit`` commits of the
+    # branch with a result in the series (the series index alone answers which commits have
+    # one), then those commits' results with their raw samples. One query ordering all the
+    # series' results by commit time reads every row and its samples to keep the newest few.
+    in_series = (Result.repository_id == repository_id, Result.benchmark_id == benchmark_id,
+                 Result.host_id == host_id)
+    commit_ids = list(session.scalars(
+        select(Commit.id)
+        .where(Commit.id.in_(select(Result.commit_id).where(*in_series)),
+               Commit.id.in_(branch_commit_ids(repository_id, branch)))
+        .order_by(Commit.committed_at.desc().nulls_last(), Commit.id.desc())
+        .limit(limit)
+    ))
+    if not commit_ids:
+        return []
+    rows = session.connection().execute(
         select(
             Result.id, Result.commit_id, Commit.sha, Commit.message, Commit.committed_at, Result.samples,
-            Result.median, Result.verdict, Result.change_pct, Result.confidence,
+            Result.median, type_coerce(Result.verdict, String).label("verdict"), Result.change_pct,
+            Result.confidence,
         )
         .join(Commit, Commit.id == Result.commit_id)
-        .where(
-            Result.repository_id == repository_id,
-            Result.benchmark_id == benchmark_id,
-            Result.host_id == host_id,
-            Result.commit_id.in_(branch_commit_ids(repository_id, branch)),
-        )
+        .where(*in_series, Result.commit_id.in_(id_list(commit_ids)))
         .order_by(Commit.committed_at.desc().nulls_last(), Commit.id.desc(), Result.id.desc())
-        .limit(limit * 2)  # a commit may hold a re-run; the newest result of each is kept
     )
     by_commit: dict[int, SeriesPoint] = {}
     for r in rows:
         if r.commit_id in by_commit:
-            continue
+            continue  # a re-run of the commit: the newest result (largest id) came first
         by_commit[r.commit_id] = SeriesPoint(
             commit_id=r.commit_id,
             sha=r.sha,
@@ -100,12 +111,10 @@ def _points(
             committed_at=r.committed_at,
             samples=[float(s) for s in (r.samples or [])],
             median=r.median,
-            verdict=r.verdict.value if r.verdict is not None else None,
+            verdict=r.verdict,
             change_pct=r.change_pct,
             confidence=r.confidence,
         )
-        if len(by_commit) == limit:
-            break
     return list(reversed(by_commit.values()))
 
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Alert, AlertGroup, Job, JobStatus
+from db.models import Alert, AlertGroup, Job, JobStatus, Result, Verdict
 from tests.dashboard.seed_data import (
     EVIL_MESSAGE, FAILED_COMMIT, QUEUED_COMMIT, REGRESSION_COMMIT, REPO, Seed, auth,
 )
@@ -225,3 +225,46 @@ def test_results_upload_needs_token_and_known_commit(client: FlaskClient, seeded
     assert unknown.status_code == 404 and "push it first" in unknown.get_json()["error"]
     bad_sha = client.post(f"/api/v1/results?repository={REPO}&sha=abc&host=h", json=results_file(), headers=auth())
     assert bad_sha.status_code == 400
+
+
+def _more_commits(session_factory: sessionmaker[Session], seeded: Seed, count: int) -> list[str]:
+    """``count`` further commits on main after the seeded ones (a series long enough for the
+    detector's warm-up), oldest first."""
+    from datetime import UTC, datetime, timedelta
+
+    from db.ingest import CommitInfo, record_push
+    from db.models import Repository
+
+    shas = [f"{0xabc000 + i:040x}" for i in range(count)]
+    with session_factory() as session:
+        repository = session.get(Repository, seeded.repository_id)
+        infos = [CommitInfo(sha=sha, parents=(shas[i - 1] if i else seeded.sha(len(seeded.shas)),),
+                            committed_at=datetime(2026, 2, 1, tzinfo=UTC) + timedelta(hours=i))
+                 for i, sha in enumerate(shas)]
+        record_push(session, repository, branch="main", commits=infos, source="backfill", suites=[])
+        session.commit()
+    return shas
+
+
+@sqlite_only
+def test_results_upload_runs_change_detection_on_the_uploaded_series(
+    client: FlaskClient, seeded: Seed, session_factory: sessionmaker[Session]
+) -> None:
+    """Uploads from one runner form their own series; after each upload the worker's change
+    detection gives the new point a verdict, and a step of 30 % after a steady history is not
+    called "no change"."""
+    shas = _more_commits(session_factory, seeded, 30)
+    steady = [10.0, 10.05, 9.95, 10.02, 9.98, 10.01, 9.99, 10.03]
+    jobs = []
+    for n, sha in enumerate(shas):
+        samples = [round(v * (1.3 if n == len(shas) - 1 else 1.0), 4) for v in steady]
+        response = client.post(f"/api/v1/results?repository={REPO}&sha={sha}&host=runner-2",
+                               headers=auth(), json=results_file(samples))
+        assert response.status_code == 201, response.get_json()
+        assert isinstance(response.get_json()["follow_up_jobs"], list)
+        jobs.append(response.get_json()["job"])
+    with session_factory() as session:
+        verdicts = [session.scalars(select(Result.verdict).where(Result.job_id == j)).one() for j in jobs]
+    assert all(v is not None for v in verdicts), verdicts  # detection spoke on every uploaded point
+    assert set(verdicts[:-1]) == {Verdict.NO_CHANGE}
+    assert verdicts[-1] in (Verdict.SUSPECT, Verdict.REGRESSION), verdicts

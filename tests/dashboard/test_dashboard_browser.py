@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.dashboard.seed_data import REGRESSION_COMMIT, Seed
+from tests.dashboard.seed_data import FAILED_COMMIT, IMPROVEMENT_COMMIT, QUEUED_COMMIT, REGRESSION_COMMIT, SUSPECT_COMMIT, Seed
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "hud.png"
@@ -66,9 +66,12 @@ def test_red_cell_opens_series_with_change_point(page, served: str, seeded: Seed
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(served + "/")
+    page.wait_for_selector('#hud[data-ready="1"]')
     red = page.locator(f'tr[data-sha="{seeded.sha(REGRESSION_COMMIT)}"] td.v-reg')
     assert red.count() == 1
     assert red.inner_text().strip() == "+25.0%"
+    assert red.get_attribute("title") == "12.5 ms · confidence 99%"
+    _check_drawn_cells(page, seeded)
     # the commit message holding <script> is shown as text, and its script never ran
     assert page.evaluate("window.pwned") is None
     assert page.get_by_text("<script>window.pwned=1</script> speed up conv").count() == 1
@@ -87,6 +90,21 @@ def test_red_cell_opens_series_with_change_point(page, served: str, seeded: Seed
     assert page.locator(".annotation-text", has_text="alert").count() == 1
     page.screenshot(path=str(tmp_path / "series.png"))
     assert not errors, errors
+
+
+def _check_drawn_cells(page, seeded: Seed) -> None:  # type: ignore[no-untyped-def]
+    """Every colour the script draws from the packed rows: one cell per benchmark column."""
+
+    def classes(n: int) -> list[str]:
+        return page.eval_on_selector_all(f'tr[data-sha="{seeded.sha(n)}"] td[class^="v-"]', "cells => cells.map(c => c.className)")
+
+    assert sorted(classes(IMPROVEMENT_COMMIT)) == ["v-imp", "v-ok", "v-ok"]
+    assert sorted(classes(SUSPECT_COMMIT)) == ["v-ok", "v-ok", "v-sus"]
+    assert classes(1) == ["v-ok", "v-ok", "v-ok"]
+    assert classes(FAILED_COMMIT) == ["v-fail"] * 3
+    assert classes(QUEUED_COMMIT) == ["v-pend"] * 3
+    improvement = page.locator(f'tr[data-sha="{seeded.sha(IMPROVEMENT_COMMIT)}"] td.v-imp')
+    assert improvement.inner_text().strip() == "-12.0%"
 
 
 def _save_docs_screenshot(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

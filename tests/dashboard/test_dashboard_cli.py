@@ -31,7 +31,7 @@ def test_wsgi_app_builds_from_the_environment(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "['alerts', 'api', 'assets', 'commits', 'hosts', 'hud', 'series', 'webhooks']" in out.stdout
+    assert "['alerts', 'api', 'assets', 'commits', 'health', 'hosts', 'hud', 'series', 'webhooks']" in out.stdout
 
 
 def test_wsgi_stops_on_a_bad_setting(tmp_path: Path) -> None:

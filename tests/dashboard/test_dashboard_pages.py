@@ -7,35 +7,87 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
+from db.queries.hud import CELL_SEP, FIELD_SEP, PACKED_FIELDS
 from tests.dashboard.seed_data import (
     FAILED_COMMIT, IMPROVEMENT_COMMIT, N_COMMITS, QUEUED_COMMIT, REGRESSION_COMMIT, REPO, SUSPECT_COMMIT, Seed,
 )
 
 
 def hud_row(html: str, sha: str) -> str:
-    match = re.search(rf'<tr data-sha="{sha}">(.*?)</tr>', html, re.S)
+    """The opening tag of the HUD row of ``sha`` (the row's cells travel in its attributes)."""
+    match = re.search(rf'<tr data-sha="{sha}"[^>]*>', html)
     assert match, f"no HUD row for {sha}"
-    return match.group(1)
+    return match.group(0)
 
 
-def test_hud_colours_every_verdict_and_job_state(client: FlaskClient, seeded: Seed) -> None:
+def packed_cells(html: str, sha: str) -> dict[int, list[str]]:
+    """The row's packed cells by benchmark id (the format db.queries.hud documents)."""
+    match = re.search(r'data-cells="([^"]*)"', hud_row(html, sha))
+    assert match is not None
+    cells: dict[int, list[str]] = {}
+    for text in filter(None, match.group(1).split(CELL_SEP)):
+        fields = text.split(FIELD_SEP)
+        assert len(fields) == len(PACKED_FIELDS), text
+        cells[int(fields[0])] = fields
+    return cells
+
+
+def verdicts(html: str, sha: str) -> set[str]:
+    return {fields[2] for fields in packed_cells(html, sha).values()}
+
+
+def test_hud_rows_carry_every_verdict_and_job_state(client: FlaskClient, seeded: Seed) -> None:
     html = client.get("/").get_data(as_text=True)
     assert html.count("<tr data-sha=") == N_COMMITS
     # newest first
     assert html.index(seeded.sha(N_COMMITS)) < html.index(seeded.sha(1))
-    assert 'class="v-reg"' in hud_row(html, seeded.sha(REGRESSION_COMMIT))
-    assert "+25.0%" in hud_row(html, seeded.sha(REGRESSION_COMMIT))
-    assert 'class="v-imp"' in hud_row(html, seeded.sha(IMPROVEMENT_COMMIT))
-    assert 'class="v-sus"' in hud_row(html, seeded.sha(SUSPECT_COMMIT))
-    assert 'class="v-ok"' in hud_row(html, seeded.sha(1))
-    assert hud_row(html, seeded.sha(FAILED_COMMIT)).count('class="v-fail"') == 3
-    assert hud_row(html, seeded.sha(QUEUED_COMMIT)).count('class="v-pend"') == 3
-    assert "v-reg" not in hud_row(html, seeded.sha(1))
+    assert verdicts(html, seeded.sha(REGRESSION_COMMIT)) == {"regression", "no_change"}
+    assert verdicts(html, seeded.sha(IMPROVEMENT_COMMIT)) == {"improvement", "no_change"}
+    assert verdicts(html, seeded.sha(SUSPECT_COMMIT)) == {"suspect", "no_change"}
+    assert verdicts(html, seeded.sha(1)) == {"no_change"}
+    assert len(packed_cells(html, seeded.sha(1))) == 3
+    failed, queued = hud_row(html, seeded.sha(FAILED_COMMIT)), hud_row(html, seeded.sha(QUEUED_COMMIT))
+    assert 'data-state="failed"' in failed and packed_cells(html, seeded.sha(FAILED_COMMIT)) == {}
+    assert 'data-state="pending"' in queued and packed_cells(html, seeded.sha(QUEUED_COMMIT)) == {}
+    assert "data-state" not in hud_row(html, seeded.sha(1))
 
 
-def test_hud_hover_shows_value_and_confidence(client: FlaskClient, seeded: Seed) -> None:
-    row = hud_row(client.get("/").get_data(as_text=True), seeded.sha(REGRESSION_COMMIT))
-    assert re.search(r'class="v-reg" title="12\.5 ms · confidence 99%">\+25\.0%</td>', row)
+def test_hud_cells_carry_change_value_and_confidence(client: FlaskClient, seeded: Seed) -> None:
+    html = client.get("/").get_data(as_text=True)
+    cell = packed_cells(html, seeded.sha(REGRESSION_COMMIT))[seeded.benchmarks["resnet50-optlib"]]
+    _, result_id, verdict, change, median, confidence = cell
+    assert int(result_id) > 0 and verdict == "regression"
+    assert (float(change), float(median), float(confidence)) == (25.0, 12.5, 0.99)
+    assert re.search(r'<th data-b="\d+" data-u="ms"', html)
+
+
+def test_hud_cells_keep_the_newest_result_of_a_rerun(client: FlaskClient, seeded: Seed, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """A re-run on the same host adds a second result for the cell: the page carries both (the
+    browser keeps the larger result id) and the API shows the newer one."""
+    from db.models import Job, JobStatus, Result
+
+    bench = seeded.benchmarks["resnet50-optlib"]
+    with session_factory() as session:
+        old = session.query(Result).filter_by(commit_id=seeded.commit_ids[0], benchmark_id=bench).one()
+        rerun = Job(commit_id=old.commit_id, suite="ci", host_id=old.host_id, status=JobStatus.SUCCEEDED)
+        session.add(rerun)
+        session.flush()
+        session.add(Result(job_id=rerun.id, benchmark_id=bench, repository_id=old.repository_id,
+                           commit_id=old.commit_id, host_id=old.host_id, samples=[7.0], n=1, median=7.0, mean=7.0,
+                           stdev=0.0, p90=7.0, p99=7.0))
+        session.commit()
+        old_id = old.id
+    html = client.get("/").get_data(as_text=True)
+    match = re.search(r'data-cells="([^"]*)"', hud_row(html, seeded.sha(1)))
+    assert match is not None
+    mine = [c.split(",") for c in match.group(1).split(";") if c.startswith(f"{bench},")]
+    assert sorted(int(c[1]) for c in mine) == [old_id, max(int(c[1]) for c in mine)] and len(mine) == 2
+    newest = max(mine, key=lambda c: int(c[1]))
+    assert (newest[2], float(newest[4])) == ("", 7.0)  # no verdict yet
+    data = client.get("/api/v1/hud").get_json()
+    column = next(i for i, c in enumerate(data["columns"]) if c["benchmark_id"] == bench)
+    row = next(r for r in data["commits"] if r["sha"] == seeded.sha(1))
+    assert row["cells"][column] == ["measured", None, 7.0, None]
 
 
 def test_hud_escapes_commit_messages(client: FlaskClient, seeded: Seed) -> None:
@@ -60,10 +112,10 @@ def test_hud_filters_columns(client: FlaskClient, seeded: Seed, query: str, rows
 
 def test_hud_other_host_has_no_results_but_shows_pending(client: FlaskClient, seeded: Seed) -> None:
     html = client.get("/?host=host-b").get_data(as_text=True)
-    assert 'class="v-reg"' not in html
+    assert all(packed_cells(html, sha) == {} for sha in seeded.shas)
     # the queued job may run on any host: grey on host-b as well
-    assert hud_row(html, seeded.sha(QUEUED_COMMIT)).count('class="v-pend"') == 3
-    assert 'class="v-fail"' not in html  # the failed job ran on host-a
+    assert 'data-state="pending"' in hud_row(html, seeded.sha(QUEUED_COMMIT))
+    assert 'data-state="failed"' not in html  # the failed job ran on host-a
 
 
 def test_hud_paging(client: FlaskClient, seeded: Seed) -> None:

@@ -266,8 +266,25 @@ def test_publisher_receives_the_new_job_ids(client: FlaskClient, session_factory
     import dashboard.webhooks as webhooks
 
     published: list[list[int]] = []
-    monkeypatch.setattr(webhooks, "publish_after_commit", lambda settings, ids: published.append(list(ids)))
+    monkeypatch.setattr(webhooks, "publish_after_commit", lambda jobs: published.append([i for i, _ in jobs]))
     register(session_factory)
     response = deliver(client, "push", payload("push.with-new-branch.json"))
     assert published == [response.get_json()["jobs"]]
     assert len(published[0]) == 1
+
+
+def test_queued_jobs_are_published_after_the_answer(client: FlaskClient, app, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """The answer does not wait for the broker; the app's relay publishes the new jobs and stamps
+    them, here through the embedded broker."""
+    from dashboard.publishing import relay_for
+    from dashboard.settings_access import SETTINGS_KEY
+
+    app.config[SETTINGS_KEY].data_dir.mkdir(parents=True, exist_ok=True)  # where the embedded broker lives
+    register(session_factory)
+    response = deliver(client, "push", payload("push.with-new-branch.json"))
+    assert response.status_code == 202
+    assert relay_for(app).flush(timeout=60)
+    with session_factory() as session:
+        jobs = session.scalars(select(Job)).all()
+        assert [j.id for j in jobs] == response.get_json()["jobs"]
+        assert all(j.published_at is not None for j in jobs)

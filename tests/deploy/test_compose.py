@@ -10,6 +10,7 @@ import copy
 import importlib.util
 import json
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_every_command_exists_in_this_repository(compose: dict) -> None:
         argv = service.get("command")
         assert isinstance(argv, list) and argv, f"{name}: command must be an argument list"
         program = argv[0]
-        assert program in scripts or shutil.which(program), f"{name}: {program} is not installed"
+        installed = shutil.which(program) or (Path(sys.executable).parent / program).exists()
+        assert program in scripts or installed, f"{name}: {program} is not installed"
         module = _module_of(argv)
         if module is not None:
             assert importlib.util.find_spec(module) is not None, f"{name}: module {module} does not exist"

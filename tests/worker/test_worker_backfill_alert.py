@@ -58,7 +58,7 @@ def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, 
             assert r.median > 0 and r.p90 >= r.median and r.p99 >= r.p90 and r.stdev >= 0
         by_sha = {sha: r for sha, r in results}
         verdicts = {i + 1: by_sha[sha].verdict for i, sha in enumerate(shas)}
-        assert verdicts[4] == Verdict.REGRESSION, verdicts
+        assert verdicts[4] == Verdict.REGRESSION, (verdicts, [(j.kind.value, j.commit.sha[:8], j.summary) for j in jobs.values() if j.kind != JobKind.REGULAR])
         assert all(v in (Verdict.NO_CHANGE, None) for i, v in verdicts.items() if i != 4), verdicts
 
         alerts = list(s.scalars(select(Alert)))
@@ -72,8 +72,13 @@ def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, 
         assert len(groups) == 1 and groups[0].suspect_commit_id == alert.suspect_commit_id
         assert groups[0].push_id is not None
 
-        confirmations = [j for j in jobs.values() if j.kind == JobKind.CONFIRM]
-        assert [j.commit.sha for j in confirmations] == [shas[3]]
-        assert confirmations[0].queue == "bench.testhost"
-        assert confirmations[0].summary["verdicts"] == {"loop-eval-fp32-tuned_latency": "regression"}
+        # Commit 4's suspicion was confirmed by a re-run on the same host. On a noisy machine a
+        # young series may also send another commit to a re-run; the re-run must reject it.
+        confirmations = {j.commit.sha: j for j in jobs.values() if j.kind == JobKind.CONFIRM}
+        assert shas[3] in confirmations
+        assert all(j.queue == "bench.testhost" for j in confirmations.values())
+        assert confirmations[shas[3]].summary["verdicts"] == {"loop-eval-fp32-tuned_latency": "regression"}
+        for sha, job in confirmations.items():
+            if sha != shas[3]:
+                assert job.summary.get("verdicts", {}).get("loop-eval-fp32-tuned_latency") != "regression", job.summary
     engine.dispose()

@@ -13,8 +13,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import sys
+
+import numpy as np
+import scipy
 
 from .evaluate import format_table, load_series, methods, score, select
 from .model import DetectorConfig
@@ -32,6 +36,20 @@ def _config(overrides: list[str]) -> DetectorConfig:
         return DetectorConfig(**values)
     except ValueError as exc:
         raise SystemExit(f"--set: {exc}") from exc
+
+
+def _environment() -> str:
+    """CPU model, logical CPUs and library versions, printed next to the timings."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs, python {platform.python_version()}, "
+        f"numpy {np.__version__}, scipy {scipy.__version__}; timings are one thread, one run"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,10 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(ours, indent=2))
         return 0
     total = sum(len(s.points) for s in series)
-    print(
-        f"{args.file}: {len(series)} series ({args.split}), {total} measured commits; "
-        f"python {platform.python_version()} on {platform.processor() or platform.machine()}"
-    )
+    print(f"{args.file}: {len(series)} series ({args.split}), {total} measured commits")
+    print(f"environment: {_environment()}")
     print(format_table(results))
     return 0
 

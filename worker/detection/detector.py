@@ -1,22 +1,25 @@
 """Streaming change detection for one series: `SeriesDetector` and its stateless twin
 `evaluate_point`.
 
-The state of a series is small and explicit: the log levels of the points since its last
-confirmed change (at most `config.window`), and the commit of its open suspect, if any. The
-stateless function rebuilds exactly that state from what the worker has in its database (the
-last points, the last confirmed change, the open suspect), so both give the same verdicts.
+The state of a series is small and explicit: the log levels of its last `config.window`
+points, which of those commits are confirmed changes (segment starts), and the commit of its
+open suspect, if any. The stateless function rebuilds exactly that state from what the
+worker has in its database (the last points, the series' alerts, its open suspect), so
+both give the same verdicts. Nothing older than the window is read: an update costs
+O(window) however long the series is.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from typing import Sequence
 
 import numpy as np
 
 from .model import IMPROVEMENT, NO_CHANGE, REGRESSION, SUSPECT, DetectorConfig, Point, Verdict
-from .scan import Candidate, scan
+from .scan import Candidate, min_detectable_shift, noise_sigma, scan
 
 
 def point_level(point: Point) -> float:
@@ -25,9 +28,9 @@ def point_level(point: Point) -> float:
     The ratio to the baseline measured in the same job cancels what moved both (a host that
     got slower, a thermal state); the log makes changes relative and symmetric.
     """
-    level = math.log(float(np.median(np.asarray(point.samples, dtype=float))))
+    level = math.log(statistics.median(point.samples))
     if point.baseline is not None:
-        level -= math.log(float(np.median(np.asarray(point.baseline, dtype=float))))
+        level -= math.log(statistics.median(point.baseline))
     return level
 
 
@@ -40,8 +43,9 @@ class SeriesDetector:
     """Feed the points of one series in commit order; `update` returns the verdicts.
 
     The list holds the verdict for the new point and, when it changed, the verdict for the
-    open suspect (confirmed, moved or withdrawn). A confirmed change starts a new segment:
-    later points are compared with the new level only.
+    open suspect (raised, confirmed, moved or withdrawn) or for a confirmed change withdrawn
+    as a transient. A confirmed change starts a new segment: later points are compared with
+    the new level only, and the old segments keep teaching the mode memory.
     """
 
     def __init__(self, *, lower_is_better: bool, config: DetectorConfig = DetectorConfig()):
@@ -170,3 +174,26 @@ def evaluate_point(
         open_suspect=open_suspect,
     )
     return det.update(new)
+
+
+def min_detectable_change(
+    history: Sequence[Point],
+    *,
+    config: DetectorConfig = DetectorConfig(),
+    changes: Sequence[str] = (),
+) -> float:
+    """Smallest step, in percent, that the stream confirms within `config.max_lag` points
+    for this series' own noise (its last `config.pre_window` points since its last
+    confirmed change). `math.inf` while the series has fewer than three such points.
+    """
+    known = set(changes)
+    start = 0
+    for i, point in enumerate(history):
+        if point.commit in known:
+            start = i
+    recent = history[max(start, len(history) - config.pre_window) :]
+    if len(recent) < 3:
+        return math.inf
+    levels = np.array([point_level(p) for p in recent])
+    sigma = noise_sigma(levels, math.log1p(config.noise_floor_pct / 100.0))
+    return math.expm1(min_detectable_shift(sigma, config)) * 100.0

@@ -7,7 +7,7 @@ store what comes back without this package knowing anything about either.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 NO_CHANGE = "no_change"
@@ -15,6 +15,9 @@ SUSPECT = "suspect"
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 STATES = (NO_CHANGE, SUSPECT, REGRESSION, IMPROVEMENT)
+CONFIRMED = "confirmed"
+REJECTED = "rejected"
+INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -83,21 +86,25 @@ class DetectorConfig:
     pre_window: points before a candidate change that form its reference level.
     max_lag: how far back (in measured commits) a change can still be confirmed from the
         stream; bounds the delay of an alert.
-    warmup: points a new series needs before its first verdict: its noise and its host's
-        speeds must be seen before a change can be told from them.
+    warmup: reference points a new series needs before the stream alone confirms a change:
+        its noise and its host's speeds must be seen first. Before that it can raise
+        suspects (from `min_pre` points on), which a re-run can confirm.
     min_pre: fewest reference points a candidate needs after a confirmed change.
     min_post: fewest points at the new level before the stream alone confirms a change;
         two consecutive whole-run spikes must not look like a step.
     z_suspect / z_confirm: robust z-scores (change over its standard error, the noise taken
         from the series' own history) that raise a suspect and confirm it.
-    mode_band / mode_min_points: a change is not believed from the stream when at least
-        `mode_min_points` earlier points sat within `mode_band` noise-sigmas of the same
-        offset from their level: a host that hops to a slower speed part of the time has
-        shown that offset before. A re-run still can confirm such a change.
+    mode_band / mode_min_points: a change is not believed from the stream when earlier
+        points (at least `mode_min_points` more than plain noise explains) sat within
+        `mode_band` noise-sigmas of the same offset from their level: a host that hops to
+        a slower speed part of the time has shown that offset before. It stays a suspect,
+        which a re-run can confirm.
     transient_max: a level that held for fewer commits than this and went back to the
         level before it is reported as a transient host state (the earlier change is
         withdrawn), not as a second change. A real regression reverted that quickly is
         withdrawn too, which is what its alert should say anyway.
+    local_z: the z-score a change must also reach against the last `min_pre` reference
+        points alone; a drift has already moved those, a step has not.
     noise_floor_pct: smallest noise assumed, so that a near-constant series does not turn
         a rounding step into an alert.
     confirm_alpha: significance level of a re-run (suspect against parent).
@@ -105,15 +112,16 @@ class DetectorConfig:
 
     window: int = 150
     pre_window: int = 40
-    max_lag: int = 8
-    warmup: int = 15
+    max_lag: int = 12
+    warmup: int = 20
     min_pre: int = 8
     min_post: int = 3
     z_suspect: float = 4.0
-    z_confirm: float = 6.0
-    mode_band: float = 2.0
-    mode_min_points: int = 3
+    z_confirm: float = 5.0
+    mode_band: float = 1.5
+    mode_min_points: int = 2
     transient_max: int = 20
+    local_z: float = 4.0
     noise_floor_pct: float = 0.05
     confirm_alpha: float = 0.01
 
@@ -146,14 +154,23 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class Alert:
-    """A confirmed change of one series, as the worker stores it; the input of grouping."""
+    """A confirmed change of one series, as the worker stores it; the input of grouping.
+
+    `state` is regression or improvement; `change_pct` is in the metric's units as in
+    `Verdict` (its sign alone does not say better or worse: that depends on the metric).
+    """
 
     series: str
     commit: str
+    state: str
     change_pct: float
     confidence: float = 1.0
     host: str | None = None
     last_good_commit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in (REGRESSION, IMPROVEMENT):
+            raise ValueError(f"alert state {self.state!r}; allowed: {REGRESSION}, {IMPROVEMENT}")
 
 
 @dataclass(frozen=True)
@@ -166,4 +183,27 @@ class AlertGroup:
     regressions: int
     improvements: int
     max_abs_change_pct: float
-    summary: str = field(default="")
+    summary: str
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """Outcome of a re-run of the suspect commit against its parent.
+
+    state: confirmed (the re-run shows the change, in the expected direction), rejected
+        (it could have shown it and did not) or inconclusive (too few samples for the test
+        to reach its significance level).
+    change_pct: the re-run's own estimate of the change, in the metric's units.
+    confidence: 1 - p-value of the test (one-sided when a direction was expected).
+    lower_is_better: the metric's direction, to label a confirmed change.
+    """
+
+    state: str
+    change_pct: float
+    confidence: float
+    p_value: float
+    lower_is_better: bool
+
+    @property
+    def agrees(self) -> bool:
+        return self.state == CONFIRMED

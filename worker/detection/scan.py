@@ -11,10 +11,13 @@ Why these choices:
   after it against a robust mean of up to `pre_window` points before it, over the standard
   error of that difference. Only the newest few candidates are tested at each step: a
   sequential test, O(window) per point, not a whole-history segmentation. The change is
-  placed where that z-score is highest, and only that place is judged.
+  placed where a two-level fit with least absolute deviations fits best, and only that
+  place is judged.
 - A change is believed from the stream when its z-score is high, at least `min_post`
   points hold the new level (two whole-run spikes in a row are not a step), the newest
-  point still holds it, and the new level is not an offset the series has already
+  point still holds it, it also stands against the last few reference points alone (a
+  drift or a wave has already moved those, a step has not), and the new level is not an
+  offset the series has already
   visited: a host that hops to a slower speed now and then leaves that offset in the
   residuals of its past points (the "mode memory"), one-sided, where plain noise and drift
   are two-sided.
@@ -41,6 +44,14 @@ HUBER_K = 1.5
 # Variance of that robust mean relative to a plain mean's on normal data (its asymptotic
 # efficiency is about 0.95; taken a little pessimistic because sigma is itself estimated).
 LOCATION_VAR_FACTOR = 1.1
+# Points next to a confirmed change kept out of the mode memory (changes are placed to
+# within a commit or two).
+BOUNDARY_MARGIN = 2
+# How far (in Poisson standard deviations) the count of points at a candidate's offset must
+# exceed the count at the mirrored offset before the offset is taken for a host speed.
+MODE_EXCESS_SIGMAS = 1.0
+# A band this many sigmas clear of the main level is out of reach of plain noise.
+SEPARATED_SIGMAS = 3.0
 # Share of the points after a change that must lie past the midpoint of the step.
 STEP_FRACTION = 0.6
 
@@ -66,13 +77,21 @@ class Candidate:
     returns: bool = False
 
 
+def median(values: np.ndarray) -> float:
+    """Median of a 1-D array by partition: numpy's general median costs more than the work."""
+    n = values.size
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(values, (lo, hi))
+    return 0.5 * (float(part[lo]) + float(part[hi]))
+
+
 def noise_sigma(levels: np.ndarray, floor: float) -> float:
     """Robust standard deviation of per-commit log levels (see module docstring)."""
     if levels.size < 2:
         return floor
-    med = np.median(levels)
-    s_mad = _MAD_TO_SIGMA * float(np.median(np.abs(levels - med)))
-    s_diff = _DIFF_MAD_TO_SIGMA * float(np.median(np.abs(np.diff(levels))))
+    med = median(levels)
+    s_mad = _MAD_TO_SIGMA * median(np.abs(levels - med))
+    s_diff = _DIFF_MAD_TO_SIGMA * median(np.abs(np.diff(levels)))
     return max(s_mad, s_diff, floor)
 
 
@@ -82,11 +101,11 @@ def robust_mean(values: np.ndarray, sigma: float) -> float:
     Nearly as efficient as the mean on clean data, so fewer points are needed to see a
     change, while one spiked run cannot drag it far.
     """
-    med = float(np.median(values))
+    med = median(values)
     if values.size < 3:
         return med
     bound = HUBER_K * sigma
-    return med + float(np.mean(np.clip(values - med, -bound, bound)))
+    return med + float(np.clip(values - med, -bound, bound).sum()) / values.size
 
 
 def location_var(n: int) -> float:
@@ -99,10 +118,17 @@ def residual_memory(levels: np.ndarray, starts: list[int], reference_end: int) -
 
     `starts` are the indices where segments begin (the first is 0); the current segment
     contributes its points before `reference_end` only, so that the points under test do
-    not vouch for themselves.
+    not vouch for themselves. A few points next to each change are left out: a change
+    placed one commit off would put a point of the new level among the old level's
+    offsets and teach the memory a mode that is not there.
     """
     bounds = list(starts) + [reference_end]
-    parts = [levels[a:b] - np.median(levels[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    parts = []
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        a = a + BOUNDARY_MARGIN if i > 0 else a
+        b = b - BOUNDARY_MARGIN if i < len(bounds) - 2 else b
+        if b - a >= 3:
+            parts.append(levels[a:b] - median(levels[a:b]))
     return np.concatenate(parts) if parts else np.empty(0)
 
 
@@ -117,35 +143,71 @@ def scan(levels: np.ndarray, config: DetectorConfig, starts: list[int] | None = 
     seg = starts[-1]
     cur = levels[seg:]
     n_total = cur.size
-    need_pre = config.warmup if len(starts) == 1 and seg == 0 else config.min_pre
-    max_lag = min(config.max_lag, n_total - need_pre)
+    max_lag = min(config.max_lag, n_total - config.min_pre)
     if max_lag < 1:
         return None
     floor = math.log1p(config.noise_floor_pct / 100.0)
     ref_end = n_total - max_lag
     sigma = noise_sigma(cur[max(0, ref_end - config.pre_window) : ref_end], floor)
 
-    best_z, best = -1.0, (0, 0.0, 0.0)
-    for lag in range(1, max_lag + 1):
-        split = n_total - lag
-        pre = cur[max(0, split - config.pre_window) : split]
-        pre_level = robust_mean(pre, sigma)
-        shift = robust_mean(cur[split:], sigma) - pre_level
-        z = abs(shift) / (sigma * math.sqrt(location_var(lag) + location_var(pre.size)))
-        if z > best_z:
-            best_z, best = z, (lag, shift, pre_level)
-    lag, shift, pre_level = best
+    lag = _locate(cur[max(0, ref_end - config.pre_window) :], max_lag)
+    split = n_total - lag
+    pre = cur[max(0, split - config.pre_window) : split]
+    pre_level = robust_mean(pre, sigma)
+    post_level = robust_mean(cur[split:], sigma)
+    shift = post_level - pre_level
+    best_z = abs(shift) / (sigma * math.sqrt(location_var(lag) + location_var(pre.size)))
     if best_z < config.z_suspect:
         return None
     post = cur[n_total - lag :]
+    # A young series may raise suspects (a re-run can confirm them), but the stream alone
+    # confirms nothing before it has seen `warmup` points: its noise and its host's speeds.
+    warming_up = len(starts) == 1 and seg == 0 and n_total - lag < config.warmup
     confirmed = (
-        lag >= config.min_post
+        not warming_up
+        and lag >= config.min_post
         and best_z >= config.z_confirm
         and _step_like(post, pre_level + shift / 2.0, shift, config.min_post)
+        and _holds_against_recent(pre[-config.min_pre :], post_level, shift, lag, sigma, config.local_z)
         and not _known_mode(residual_memory(levels, starts, seg + ref_end), shift, sigma, config)
     )
     returns = confirmed and _returns_to_previous(levels, starts, post, sigma, config)
     return Candidate(lag=lag, shift=shift, z=best_z, sigma=sigma, confirmed=confirmed, returns=returns)
+
+
+def _locate(region: np.ndarray, max_lag: int) -> int:
+    """Where in the newest `max_lag` points a two-level fit of `region` fits best.
+
+    The fit minimises absolute deviations from each side's median: robust to spikes, and
+    unlike a robust z-score it does not gain by moving a few old points onto the new side.
+    All splits are scored at once on a (max_lag, len(region)) array.
+    """
+    n = region.size
+    lags = np.arange(1, max_lag + 1)
+    before = np.arange(n)[None, :] < (n - lags)[:, None]
+    cost = _abs_dev_from_median(np.where(before, region, np.nan), n - lags) + _abs_dev_from_median(
+        np.where(before, np.nan, region), lags
+    )
+    return int(lags[int(np.argmin(cost))])
+
+
+def _abs_dev_from_median(rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per row, the sum of |x - median| over its non-NaN entries (`counts` of them)."""
+    ordered = np.sort(rows, axis=1)  # NaNs sort last
+    r = np.arange(rows.shape[0])
+    med = 0.5 * (ordered[r, (counts - 1) // 2] + ordered[r, counts // 2])
+    return np.nansum(np.abs(rows - med[:, None]), axis=1)
+
+
+def _holds_against_recent(
+    recent: np.ndarray, post_level: float, shift: float, lag: int, sigma: float, local_z: float
+) -> bool:
+    """The step also stands against the last few reference points, not only against the
+    reference window as a whole: a slow drift or a wave has already moved those."""
+    local = post_level - robust_mean(recent, sigma)
+    if local * shift <= 0:
+        return False
+    return abs(local) / (sigma * math.sqrt(location_var(lag) + location_var(recent.size))) >= local_z
 
 
 def _step_like(post: np.ndarray, mid: float, shift: float, min_post: int) -> bool:
@@ -156,13 +218,20 @@ def _step_like(post: np.ndarray, mid: float, shift: float, min_post: int) -> boo
 
 
 def _known_mode(memory: np.ndarray, shift: float, sigma: float, config: DetectorConfig) -> bool:
-    """The series has sat at this offset from its level before: a host speed, not a change."""
+    """The series has sat at this offset from its level before: a host speed, not a change.
+
+    When the band is far from the main level, plain noise cannot reach it and a few past
+    points there suffice. When it reaches into the main level's tails, the same band on
+    the other side counts what noise alone puts there (noise and drift are two-sided, a
+    second host speed is one-sided), and the excess must stand out of that count's own
+    noise.
+    """
     band = config.mode_band * sigma
     seen = int(np.count_nonzero(np.abs(memory - shift) <= band))
-    # The same band on the other side of the level counts what plain noise puts that far
-    # out: noise and drift are two-sided, a second host speed is one-sided.
+    if abs(shift) - band >= SEPARATED_SIGMAS * sigma:
+        return seen >= config.mode_min_points
     mirror = int(np.count_nonzero(np.abs(memory + shift) <= band))
-    return seen >= config.mode_min_points and seen > 2 * mirror
+    return seen - mirror >= max(config.mode_min_points, MODE_EXCESS_SIGMAS * math.sqrt(mirror + 1.0))
 
 
 def _returns_to_previous(

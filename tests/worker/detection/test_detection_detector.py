@@ -1,0 +1,174 @@
+"""Streaming detector on synthetic series: steps found where they are, noise left alone."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from worker.detection import (
+    DetectorConfig,
+    Point,
+    SeriesDetector,
+    Verdict,
+    evaluate_point,
+    min_detectable_change,
+)
+from worker.detection.baselines import FixedThresholdDetector
+
+
+def run(points, *, lower_is_better=True, config=DetectorConfig()):
+    """Alerts (first time each commit is confirmed) with the index that raised them."""
+    det = SeriesDetector(lower_is_better=lower_is_better, config=config)
+    alerts: dict[str, tuple[Verdict, int]] = {}
+    for i, p in enumerate(points):
+        for v in det.update(p):
+            if v.is_alert and v.commit not in alerts:
+                alerts[v.commit] = (v, i)
+    return alerts
+
+
+def index(commit: str) -> int:
+    return int(commit[1:])
+
+
+STEP_CASES = [
+    # (k, cv, rel change, lower_is_better, expected state)
+    (1, 0.005, 0.03, True, "regression"),
+    (3, 0.01, 0.05, True, "regression"),
+    (5, 0.01, -0.05, True, "improvement"),
+    (3, 0.01, -0.10, False, "regression"),
+    (10, 0.02, 0.20, False, "improvement"),
+    (1, 0.02, 0.10, True, "regression"),
+]
+
+
+@pytest.mark.parametrize("k,cv,rel,lower_is_better,state", STEP_CASES)
+def test_step_change_is_found_within_two_commits(series, k, cv, rel, lower_is_better, state):
+    points = series(n=160, k=k, cv=cv, steps=[(100, rel)], seed=7)
+    alerts = run(points, lower_is_better=lower_is_better)
+    assert len(alerts) == 1, alerts
+    (verdict, raised_at), = alerts.values()
+    assert abs(index(verdict.commit) - 100) <= 2
+    assert verdict.state == state
+    assert raised_at - 100 <= DetectorConfig().max_lag
+    assert verdict.change_pct == pytest.approx(rel * 100, rel=0.35)
+    assert verdict.last_good_commit is not None and index(verdict.last_good_commit) < index(verdict.commit)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_alarm_on_noise_with_spikes(series, seed):
+    points = series(n=300, k=3, cv=0.02, run_spike_p=0.03, sample_spike_p=0.03, seed=seed)
+    fixed = FixedThresholdDetector(lower_is_better=True)
+    # The spikes are there: a fixed 5 % threshold cries wolf on this very series.
+    assert sum(len(fixed.update(p)) for p in points) > 10
+    assert run(points) == {}
+
+
+def test_bimodal_host_raises_few_alarms(series):
+    """A host that hops to a 5 % slower speed 20 % of the time. The first visits cannot be
+    told from a change, so a few alarms are allowed; the fixed threshold raises hundreds."""
+    total, fixed_total, commits = 0, 0, 0
+    for seed in range(8):
+        points = series(n=300, k=3, cv=0.01, hop_gap=0.05, hop_enter=0.08, hop_exit=0.3, seed=seed)
+        total += len(run(points))
+        fixed = FixedThresholdDetector(lower_is_better=True)
+        fixed_total += sum(len(fixed.update(p)) for p in points)
+        commits += len(points)
+    assert fixed_total > 100
+    assert 1000 * total / commits <= 3.0, total
+
+
+def test_step_in_a_bimodal_series_is_still_found(series):
+    points = series(n=220, k=3, cv=0.01, hop_gap=0.05, steps=[(150, -0.10)], seed=3)
+    alerts = run(points)
+    assert any(abs(index(c) - 150) <= 2 and v.state == "improvement" for c, (v, _) in alerts.items())
+
+
+def test_baseline_cancels_host_drift_that_moves_both(series):
+    # The host gets 8 % slower at commit 100: samples and baseline both move.
+    with_base = series(n=160, k=5, cv=0.01, host_steps=[(100, 0.08)], with_baseline=True, seed=11)
+    assert run(with_base) == {}
+    without = [Point(p.commit, p.samples) for p in with_base]
+    alerts = run(without)
+    assert any(abs(index(c) - 100) <= 2 for c in alerts)
+
+
+def test_baseline_does_not_hide_a_change_of_the_measured_variant(series):
+    points = series(n=160, k=5, cv=0.01, steps=[(100, 0.06)], with_baseline=True, seed=12)
+    alerts = run(points)
+    assert [abs(index(c) - 100) <= 2 for c in alerts] == [True]
+
+
+def test_stateless_evaluate_point_matches_the_stream(series):
+    config = DetectorConfig()
+    points = series(n=260, k=3, cv=0.01, steps=[(80, 0.08), (170, -0.06)], run_spike_p=0.02, seed=5)
+    det = SeriesDetector(lower_is_better=True, config=config)
+    alerts = set()
+    for i, p in enumerate(points):
+        history = points[max(0, i - config.window + 1) : i]
+        stateless = evaluate_point(
+            history,
+            p,
+            lower_is_better=True,
+            config=config,
+            changes=det.changes,
+            open_suspect=det.open_suspect,
+        )
+        streamed = det.update(p)
+        assert stateless == streamed, i
+        alerts |= {v.commit for v in streamed if v.is_alert}
+    assert [abs(index(c) - s) <= 2 for c, s in zip(sorted(alerts), (80, 170))] == [True, True]
+    # Only the changes still inside the window are kept.
+    assert det.changes == [c for c in sorted(alerts) if index(c) >= len(points) - config.window]
+
+
+def test_every_update_returns_a_verdict_for_the_new_point(series):
+    det = SeriesDetector(lower_is_better=True)
+    for p in series(n=60, steps=[(40, 0.2)], seed=1):
+        assert p.commit in {v.commit for v in det.update(p)}
+
+
+def test_suspect_precedes_confirmation(series):
+    points = series(n=140, k=3, cv=0.01, steps=[(100, 0.10)], seed=2)
+    det = SeriesDetector(lower_is_better=True)
+    states = [v.state for p in points for v in det.update(p) if v.commit == "c0100"]
+    assert "suspect" in states
+    assert states.index("suspect") < states.index("regression")
+
+
+@pytest.mark.parametrize("cv", [0.005, 0.01, 0.04])
+def test_min_detectable_change_scales_with_noise(series, cv):
+    quiet = min_detectable_change(series(n=80, cv=0.005, seed=4))
+    this = min_detectable_change(series(n=80, cv=cv, seed=4))
+    assert this / quiet == pytest.approx(cv / 0.005, rel=0.4)
+    # And the detector does find a step a little above it.
+    step = 1.5 * this / 100
+    points = series(n=150, cv=cv, steps=[(100, step)], seed=9)
+    assert any(abs(index(c) - 100) <= 2 for c in run(points))
+
+
+def test_min_detectable_change_needs_history(series):
+    assert min_detectable_change(series(n=2)) == math.inf
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"window": 10},
+        {"min_post": 20},
+        {"z_suspect": 7.0, "z_confirm": 5.0},
+        {"noise_floor_pct": -1.0},
+        {"confirm_alpha": 0.7},
+        {"mode_band": 0.0},
+    ],
+)
+def test_config_rejects_bad_values(kwargs):
+    with pytest.raises(ValueError):
+        DetectorConfig(**kwargs)
+
+
+@pytest.mark.parametrize("samples", [[], [1.0, float("nan")], [0.0], [-3.0]])
+def test_point_rejects_bad_samples(samples):
+    with pytest.raises(ValueError):
+        Point("c", samples)

@@ -1,0 +1,103 @@
+"""`python -m worker.detection evaluate FILE.jsonl [--json]` on a small generated file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worker.detection.scoring import Detection, Tally, TrueChange
+
+REPO = Path(__file__).resolve().parents[3]
+KEYS = {"precision", "recall", "recall_by_size", "false_alarms_per_1k", "delay_median", "delay_p90", "us_per_update"}
+
+
+def write_file(path: Path, series) -> None:
+    rows = []
+    for i, (lower_is_better, rel) in enumerate([(True, 0.2), (False, -0.1), (True, -0.05), (False, 0.0)]):
+        steps = [(60, rel)] if rel else []
+        points = series(n=120, k=3, cv=0.005, steps=steps, seed=i)
+        raw = [list(p.samples) for p in points]
+        raw[30] = []  # an unmeasured commit
+        rows.append(
+            {
+                "id": f"t-{i}",
+                "benchmark": f"b{i}",
+                "metric": "latency" if lower_is_better else "throughput",
+                "unit": "ms",
+                "lower_is_better": lower_is_better,
+                "n_commits": len(raw),
+                "repeats": 3,
+                "values": [float(np.median(r)) if r else None for r in raw],
+                "raw": raw,
+                "changes": [
+                    {"index": 60, "rel_change": rel, "magnitude": abs(rel), "direction": "x"}
+                ]
+                if rel
+                else [],
+                "noise": {},
+            }
+        )
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "worker.detection", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_evaluate_json(tmp_path, series):
+    data = tmp_path / "small.jsonl"
+    write_file(data, series)
+    proc = run_cli("evaluate", str(data), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert KEYS <= set(out)
+    assert set(out["recall_by_size"]) == {"0.01", "0.02", "0.03", "0.05", "0.1", "0.2"}
+    assert out["recall"] == 1.0 and out["precision"] == 1.0
+    assert out["recall_by_size"]["0.2"] == 1.0 and out["recall_by_size"]["0.01"] is None
+    assert 0 <= out["delay_median"] <= out["delay_p90"] <= 12
+    assert out["us_per_update"] > 0
+    assert set(out["baselines"]) == {"fixed-5%", "lookback-z", "t-test-12/12"}
+    assert KEYS <= set(out["baselines"]["t-test-12/12"])
+
+
+def test_evaluate_table_and_errors(tmp_path, series):
+    data = tmp_path / "small.jsonl"
+    write_file(data, series)
+    proc = run_cli("evaluate", str(data), "--split", "odd")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("perfhud", "fixed-5%", "lookback-z", "t-test-12/12", "FA/1k", "R@5%"):
+        assert name in proc.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    proc = run_cli("evaluate", str(bad))
+    assert proc.returncode == 2 and "bad.jsonl:1" in proc.stderr
+    proc = run_cli("evaluate", str(data), "--set", "z_confirm=1")
+    assert proc.returncode != 0 and "z_suspect" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "detections,matched,delays",
+    [
+        ([Detection(101, 103)], 1, [3]),
+        ([Detection(103, 104)], 0, []),  # three commits off: a false alarm
+        ([Detection(99, 101), Detection(100, 102)], 1, [2]),  # one-to-one: the closer one
+    ],
+)
+def test_scoring_matches_within_two_commits_one_to_one(detections, matched, delays):
+    tally = Tally()
+    tally.add_series([TrueChange(100, 0.05)], detections, n_commits=200, updates=200, seconds=0.01)
+    s = tally.summary()
+    assert tally.matched == matched and tally.delays == delays
+    assert s["false_alarms_per_1k"] == pytest.approx(1000 * (len(detections) - matched) / 200)
+    assert s["recall_by_size"]["0.05"] == matched

@@ -1,0 +1,126 @@
+"""Confirmation of a suspect by a re-run: suspect and parent measured again, interleaved, on
+the same host.
+
+Interleaving puts both under the same host state, so the two sets of samples can be compared
+directly. The test is Mann-Whitney's on the log samples (spikes cannot carry it), one-sided
+in the direction the stream saw when that is given; the size of the change is the
+Hodges-Lehmann estimate (median of pairwise log ratios).
+
+Samples of one run share that run's noise, so they are not independent evidence. Each side
+can therefore be given as runs (a list of sample lists): then, besides the test on all
+samples, every suspect run must lie on the changed side of every parent run (by its
+median), so that one lucky run cannot confirm a change alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+
+from .model import (
+    CONFIRMED,
+    IMPROVEMENT,
+    INCONCLUSIVE,
+    NO_CHANGE,
+    REGRESSION,
+    REJECTED,
+    SUSPECT,
+    Confirmation,
+    DetectorConfig,
+    Verdict,
+)
+
+Samples = Sequence[float] | Sequence[Sequence[float]]
+
+
+def confirm(
+    suspect: Samples,
+    parent: Samples,
+    *,
+    expected_change_pct: float | None = None,
+    lower_is_better: bool,
+    config: DetectorConfig = DetectorConfig(),
+) -> Confirmation:
+    """Does the re-run show a change of the suspect against its parent?
+
+    `suspect` and `parent` are samples (one per run) or runs (lists of samples).
+    `expected_change_pct` (metric units, as `Verdict.change_pct`) makes the test one-sided
+    in that direction; without it the re-run alone decides the direction.
+    `lower_is_better` only labels the outcome (see `Confirmation.verdict`).
+    """
+    s_runs = _runs("suspect", suspect)
+    p_runs = _runs("parent", parent)
+    if expected_change_pct is not None and (expected_change_pct == 0 or not math.isfinite(expected_change_pct)):
+        raise ValueError(f"expected_change_pct={expected_change_pct}; must be finite and non-zero, or None")
+    s_all, p_all = np.concatenate(s_runs), np.concatenate(p_runs)
+    shift = float(np.median(np.subtract.outer(s_all, p_all)))
+    if expected_change_pct is None:
+        p_value = float(mannwhitneyu(s_all, p_all, alternative="two-sided").pvalue)
+        up = shift > 0
+        smallest = 2.0 * _smallest_p(s_all.size, p_all.size)
+    else:
+        up = expected_change_pct > 0
+        p_value = float(mannwhitneyu(s_all, p_all, alternative="greater" if up else "less").pvalue)
+        smallest = _smallest_p(s_all.size, p_all.size)
+    if p_value <= config.confirm_alpha and _runs_separate(s_runs, p_runs, up) and (shift > 0) == up:
+        state = CONFIRMED
+    elif smallest > config.confirm_alpha:
+        state = INCONCLUSIVE
+    else:
+        state = REJECTED
+    return Confirmation(
+        state=state,
+        change_pct=math.expm1(shift) * 100.0,
+        confidence=1.0 - p_value,
+        p_value=p_value,
+        lower_is_better=lower_is_better,
+    )
+
+
+def confirmation_verdict(
+    result: Confirmation, commit: str, *, last_good_commit: str | None = None
+) -> Verdict:
+    """The verdict a re-run gives the suspect: confirmed -> regression or improvement,
+    rejected -> no_change, inconclusive -> still suspect."""
+    if result.state == CONFIRMED:
+        worse = result.change_pct > 0 if result.lower_is_better else result.change_pct < 0
+        state = REGRESSION if worse else IMPROVEMENT
+    else:
+        state = NO_CHANGE if result.state == REJECTED else SUSPECT
+    return Verdict(
+        commit=commit,
+        state=state,
+        change_pct=result.change_pct if state != NO_CHANGE else 0.0,
+        confidence=result.confidence,
+        last_good_commit=last_good_commit if state != NO_CHANGE else None,
+    )
+
+
+def _runs(name: str, values: Samples) -> list[np.ndarray]:
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty; give samples (one per run) or runs (lists of samples)")
+    nested = all(isinstance(v, (list, tuple, np.ndarray)) for v in values)
+    runs = [np.asarray(v, dtype=float) for v in values] if nested else [np.asarray([v], dtype=float) for v in values]
+    for run in runs:
+        if run.ndim != 1 or run.size == 0:
+            raise ValueError(f"{name} holds an empty or malformed run")
+        if not np.all(np.isfinite(run)) or np.any(run <= 0):
+            raise ValueError(f"{name} holds a non-finite or non-positive sample; samples must be > 0")
+    return [np.log(run) for run in runs]
+
+
+def _runs_separate(s_runs: list[np.ndarray], p_runs: list[np.ndarray], up: bool) -> bool:
+    """With several samples per run, every suspect run lies past every parent run."""
+    if all(r.size == 1 for r in s_runs) and all(r.size == 1 for r in p_runs):
+        return True  # one sample per run: the rank test already weighs each run once
+    s_med = [float(np.median(r)) for r in s_runs]
+    p_med = [float(np.median(r)) for r in p_runs]
+    return min(s_med) > max(p_med) if up else max(s_med) < min(p_med)
+
+
+def _smallest_p(n: int, m: int) -> float:
+    """The smallest one-sided p-value Mann-Whitney can give for n and m samples."""
+    return 1.0 / math.comb(n + m, n)
