@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.models import Commit, Job, JobKind, Push, PushCommit, Repository
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -46,15 +47,26 @@ class CommitInfo:
                 raise IngestError(f"parent sha of {self.sha} must be 40 lowercase hex characters, got {parent[:60]!r}")
 
 
+@dataclass(frozen=True)
+class NewJob:
+    id: int
+    queue: str
+
+
 @dataclass
 class PushRecord:
     push: Push
     commits: list[Commit]
-    new_jobs: list[Job] = field(default_factory=list)
+    new_jobs: list[NewJob] = field(default_factory=list)
 
 
 def regular_job_key(commit_id: int, suite: str, queue: str) -> str:
     return f"regular:{commit_id}:{suite}:{queue}"
+
+
+def _insert(session: Session, model: type):  # type: ignore[no-untyped-def]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(model.__table__)
 
 
 def get_repository(session: Session, full_name: str) -> Repository | None:
@@ -77,11 +89,9 @@ def upsert_commits(session: Session, repository: Repository, infos: Sequence[Com
         }
         for info in infos
     ]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # ON CONFLICT DO NOTHING: two deliveries carrying the same commit may race; neither fails.
-    for start in range(0, len(rows), 500):
-        session.execute(insert(Commit).values(rows[start : start + 500]).on_conflict_do_nothing())
+    # One statement executed with a list of rows: compiled once and cached, batched by the driver.
+    session.execute(_insert(session, Commit).on_conflict_do_nothing(), rows)
     shas = [info.sha for info in infos]
     found = {
         c.sha: c
@@ -150,12 +160,21 @@ def record_push(
     )
     session.add(push)
     session.flush()
-    session.add_all(PushCommit(push_id=push.id, commit_id=c.id, position=i) for i, c in enumerate(stored))
+    session.execute(_insert(session, PushCommit).on_conflict_do_nothing(),
+                    [{"push_id": push.id, "commit_id": c.id, "position": i} for i, c in enumerate(stored)])
     record = PushRecord(push=push, commits=stored)
-    for commit in stored:
-        for suite in suites:
-            job = queue_job(session, commit, suite, queue=queue, dedup_key=regular_job_key(commit.id, suite, queue))
-            if job is not None:
-                record.new_jobs.append(job)
-    session.flush()
+    rows = [
+        {"commit_id": commit.id, "suite": suite, "kind": JobKind.REGULAR.value, "status": "queued", "queue": queue,
+         "dedup_key": regular_job_key(commit.id, suite, queue), "params": {}, "priority": 0, "attempts": 0,
+         "queued_at": utcnow()}
+        for commit in stored
+        for suite in suites
+    ]
+    # A job whose dedup key exists (the commit was pushed before) is skipped, race-free.
+    statement = _insert(session, Job).on_conflict_do_nothing(index_elements=["dedup_key"])
+    for start in range(0, len(rows), 1000):
+        batch = rows[start : start + 1000]
+        new = session.execute(statement.returning(Job.__table__.c.id, Job.__table__.c.queue), batch).all()
+        record.new_jobs.extend(NewJob(id=row[0], queue=row[1]) for row in new)
+    record.new_jobs.sort(key=lambda j: j.id)
     return record

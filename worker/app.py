@@ -67,6 +67,10 @@ def make_celery(settings: Settings, host: str | None = None, *, for_publishing: 
     queues = [make_queue(ANY_QUEUE)]
     if host is not None:
         queues.insert(0, make_queue(host_queue(host)))
+    if settings.is_embedded_broker:
+        # The embedded broker is a SQLite file in the data directory; SQLite creates the file
+        # but not its folder.
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = Celery("perfhud", set_as_current=False)
     app.conf.update(
         broker_url=settings.broker_url,

@@ -64,7 +64,7 @@ def _entry_points() -> set[str]:
 
 def _module_of(argv: list[str]) -> str | None:
     if argv[0] == "gunicorn":
-        return next(a for a in argv[1:] if not a.startswith("-") and ":" in a).split(":")[0]
+        return argv[-1].split(":")[0]  # gunicorn's APP_MODULE:VARIABLE comes last
     if argv[0] == "celery":
         return argv[argv.index("-A") + 1]
     return None

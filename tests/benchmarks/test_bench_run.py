@@ -1,0 +1,146 @@
+"""``python -m benchmarks run`` end to end, in subprocesses, at tiny sizes and short budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from benchmarks import cli
+from benchmarks.plan import Selection
+from benchmarks.results import load_results
+from benchmarks.runner import RunOptions, run
+from benchmarks.variants import VariantSpec, all_variants
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((REPO / "benchmarks" / "results.schema.json").read_text())
+
+# Injected through the interpreter's standard start-up hook (a sitecustomize module on
+# PYTHONPATH), so that one benchmark fails inside its subprocess exactly as a broken
+# variant would, without any test hook in the product code.
+PLANTED_FAILURE = textwrap.dedent("""
+    import dataclasses
+    import benchmarks.variants.eager as eager
+
+    _prepare = eager.VARIANT.prepare_eval
+
+    def _failing_for_dlrm(workload, context):
+        if type(workload.model).__name__ == "DLRM":
+            raise RuntimeError("planted failure in dlrm")
+        return _prepare(workload, context)
+
+    eager.VARIANT = dataclasses.replace(eager.VARIANT, prepare_eval=_failing_for_dlrm)
+""")
+
+
+def run_cli(args: list[str], tmp_path: Path, extra_env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, **(extra_env or {}))
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=400)
+
+
+def test_suite_goes_on_after_a_failure_and_exits_non_zero(tmp_path: Path) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PLANTED_FAILURE)
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "resnet18", "gcn", "--modes", "eval",
+                    "--variants", "eager", "--tiny", "--quick", "--cores", "0", "--threads", "1",
+                    "--out", str(out)], tmp_path, {"PYTHONPATH": str(hook)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "planted failure in dlrm" in proc.stdout
+    raw = json.loads(out.read_text())
+    jsonschema.validate(raw, SCHEMA)
+    results = load_results(out)
+    by_key = {r.metric_key: r for r in results.results}
+    failed = by_key["dlrm-eval-fp32-eager_latency_p50"]
+    assert failed.status == "failed" and "RuntimeError: planted failure in dlrm" in failed.error
+    for model, family in (("resnet18", "cnn"), ("gcn", "gnn")):
+        latency = by_key[f"{model}-eval-fp32-eager_latency_p50"]
+        assert latency.status == "ok" and latency.family == family
+        assert len(latency.samples) >= 3 and latency.unit == "ms" and latency.primary
+        assert by_key[f"{model}-eval-fp32-eager_throughput"].direction == "higher"
+        assert by_key[f"{model}-eval-fp32-eager_peak_rss"].samples[0] > 50
+        assert results.metrics[f"{model}-eval-fp32-eager_latency_p99"] >= \
+            results.metrics[f"{model}-eval-fp32-eager_latency_p50"]
+        runtime = latency.config["instance_runtime"][0]["runtime"]
+        assert runtime["affinity"] == [0] and runtime["threads"] == 1
+        assert latency.command[:4] == ("python", "-m", "benchmarks", "run")
+        assert "--tiny" in latency.command and "0" == latency.command[
+            latency.command.index("--cores") + 1]
+    env = results.environ
+    assert env["cores"] == [0] and env["threads"] == 1 and env["torch_version"]
+    assert env["cpu_model"] and isinstance(env["isa"], list)
+    assert "git_sha" in env and "optlib_version" in env
+
+
+def test_realtime_instances_each_get_their_cores(tmp_path: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two usable cores to run two pinned instances")
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "resnet18", "--modes", "eval", "--variants", "eager",
+                    "--precisions", "fp32", "--scenario", "realtime", "--instances", "2",
+                    "--cores", "0-1", "--tiny", "--quick", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = load_results(out)
+    latency = next(r for r in results.results if r.metric == "latency_p50")
+    affinities = sorted(i["runtime"]["affinity"] for i in latency.config["instance_runtime"])
+    assert affinities == [[0], [1]]
+    assert latency.config["spec"]["batch_size"] == 1
+    assert results.environ["instance_cores"] == [[0], [1]]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--models", "resnet51"], "unknown model 'resnet51'; known: bert_base, dlrm"),
+    (["--variants", "tensorrt"], "unknown variant 'tensorrt'; known: eager"),
+    (["--suite", "nightly"], "unknown suite 'nightly'; known: ci, full"),
+    (["--modes", "serve"], "unknown mode 'serve'; known: eval, train, generate"),
+])
+def test_unknown_names_are_usage_errors(args: list[str], message: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", *args, "--out", str(tmp_path / "r.json")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_missing_optional_package_is_skipped_with_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = VariantSpec(name="fake-runtime", description="needs a package that is not here",
+                       modes=("eval",), precisions=("fp32",),
+                       requires=("perfhud_no_such_package",),
+                       prepare_eval=lambda w, c: None)  # never called: skipped before running
+    monkeypatch.setitem(all_variants(), "fake-runtime", fake)
+    results = run(RunOptions(selection=Selection(models=("resnet18",), modes=("eval",),
+                                                 precisions=("fp32",),
+                                                 variants=("fake-runtime",)), tiny=True),
+                  progress_stream=open(os.devnull, "w"))
+    assert {r.status for r in results.results} == {"skipped"}
+    assert all("perfhud_no_such_package" in r.error for r in results.results)
+    assert results.failed() == []
+
+
+def test_list_shows_every_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("resnet50", "gpt_small", "edgecnn", "generate", "int8", "aot-inductor",
+                 "onnxruntime", "openvino", "optlib-int8", "ci", "full"):
+        assert name in out
+
+
+def test_launcher_runs_the_benchmark_through_optlib_launch(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "--modes", "eval", "--variants", "eager",
+                    "--precisions", "fp32", "--launcher", "--cores", "0", "--tiny", "--quick",
+                    "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    latency = next(r for r in load_results(out).results if r.metric == "latency_p50")
+    runtime = latency.config["instance_runtime"][0]["runtime"]
+    assert runtime["affinity"] == [0] and runtime["threads"] == 1
+    assert "--launcher" in latency.command

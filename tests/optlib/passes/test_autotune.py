@@ -1,0 +1,77 @@
+"""The measurement step: the fastest accurate candidate wins; broken or wrong ones never do."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from optlib.passes.autotune import add_thread_variants, relative_error, select_fastest, split_threads, thread_counts
+
+
+def _runner(delay: float, offset: float = 0.0):
+    def run(x):
+        time.sleep(delay)
+        return x * 2 + offset
+    return run
+
+
+def _broken():
+    raise RuntimeError("cannot compile")
+
+
+def test_fastest_accurate_candidate_is_chosen_and_failures_are_reported():
+    x = torch.ones(3)
+    builders = {
+        "slow": lambda: _runner(0.004),
+        "fast_but_wrong": lambda: _runner(0.0, offset=1.0),
+        "fast": lambda: _runner(0.0005),
+        "broken": _broken,
+    }
+    chosen, runner, report = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.02)
+    assert chosen == "fast"
+    torch.testing.assert_close(runner(x), x * 2)
+    by_name = {c.name: c for c in report.candidates}
+    assert by_name["fast_but_wrong"].status == "inaccurate"
+    assert by_name["broken"].status.startswith("failed: RuntimeError: cannot compile")
+    assert by_name["slow"].median_ms > by_name["fast"].median_ms
+    assert report.to_dict()["chosen"] == "fast"
+
+
+def test_no_working_candidate_is_an_error():
+    with pytest.raises(RuntimeError, match="no candidate runner worked"):
+        select_fastest({"broken": _broken}, (torch.ones(1),), torch.ones(1), 1e-4, 0.01)
+
+
+@pytest.mark.parametrize("out, ref, expected", [
+    (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]), 0.0),
+    (torch.tensor([1.0, 2.2]), torch.tensor([1.0, 2.0]), 0.1),
+    ((torch.ones(2), torch.zeros(2)), (torch.ones(2), torch.zeros(2)), 0.0),
+    (torch.ones(3), torch.ones(2), float("inf")),
+])
+def test_relative_error(out, ref, expected):
+    assert relative_error(out, ref) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("threads, expected", [(1, (1,)), (2, (2, 1)), (8, (8, 4, 1))])
+def test_thread_counts(threads, expected):
+    assert thread_counts(threads) == expected
+
+
+def test_thread_variants_share_one_build_and_run_at_their_count():
+    builds, seen = [], []
+
+    def build():
+        builds.append(1)
+        return lambda x: seen.append(torch.get_num_threads()) or x
+
+    before = torch.get_num_threads()
+    variants = add_thread_variants({"torchscript": build, "openvino": lambda: (lambda x: x)}, {"torchscript"}, 4)
+    assert set(variants) == {"torchscript", "torchscript@2t", "torchscript@1t", "openvino"}
+    for name in ("torchscript@1t", "torchscript@2t", "torchscript"):
+        variants[name]()(torch.ones(1))
+    assert len(builds) == 1
+    assert seen == [1, 2, torch.get_num_threads()]
+    assert torch.get_num_threads() == before
+    assert split_threads("torchscript@2t") == ("torchscript", 2) and split_threads("eager") == ("eager", None)

@@ -1,0 +1,235 @@
+"""optimize(): every family matches eager fp32 at O1, state_dict round-trips, bad input is named."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import optlib
+from optlib import OptimizeConfig, OptimizedModule, OptlibWarning
+from tests.optlib import models
+
+FAMILIES = list(models.FAMILIES)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_o1_eager_backend_matches_fp32(family):
+    model, args = models.FAMILIES[family]()
+    with torch.no_grad():
+        expected = model(*args)
+    optimized = optlib.optimize(model, backend="eager", sample_input=args)
+    assert isinstance(optimized, OptimizedModule)
+    assert models.rel_err(optimized(*args), expected) <= 1e-4
+
+
+@pytest.mark.parametrize("family", ["resnet", "bert", "dlrm"])
+def test_o1_torchscript_backend_matches_fp32(family):
+    model, args = models.FAMILIES[family]()
+    with torch.no_grad():
+        expected = model(*args)
+    optimized = optlib.optimize(model, backend="torchscript", sample_input=args)
+    assert optimized.backend == "torchscript"
+    assert models.rel_err(optimized(*args), expected) <= 1e-4
+
+
+@pytest.mark.slow
+def test_o1_inductor_backend_matches_fp32():
+    model, args = models.dlrm()
+    with torch.no_grad():
+        expected = model(*args)
+    optimized = optlib.optimize(model, backend="inductor", sample_input=args)
+    assert optimized.backend == "inductor"
+    assert models.rel_err(optimized(*args), expected) <= 1e-4
+
+
+@pytest.mark.slow
+def test_auto_backend_measures_candidates_and_matches_fp32():
+    model, args = models.resnet()
+    with torch.no_grad():
+        expected = model(*args)
+    optimized = optlib.optimize(model, sample_input=args, tune_seconds=0.2)
+    report = optimized.tune_report
+    assert report is not None and report.chosen == optimized.backend
+    assert {"eager", "torchscript", "inductor"} <= {c.name for c in report.candidates}
+    assert models.rel_err(optimized(*args), expected) <= 1e-4
+
+
+@pytest.mark.parametrize("family", ["resnet", "dlrm"])
+def test_state_dict_saves_and_loads(family):
+    model, args = models.FAMILIES[family]()
+    optimized = optlib.optimize(model, backend="torchscript", sample_input=args)
+    buffer = io.BytesIO()
+    torch.save(optimized.state_dict(), buffer)
+    other_model, _ = models.FAMILIES[family](seed=7)
+    other = optlib.optimize(other_model, backend="torchscript", sample_input=args)
+    other(*args)
+    other.load_state_dict(torch.load(io.BytesIO(buffer.getvalue())))
+    torch.testing.assert_close(other(*args), optimized(*args), rtol=1e-5, atol=1e-6)
+
+
+def test_callers_model_is_untouched_unless_inplace():
+    model, args = models.resnet()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optlib.optimize(model, backend="eager")
+    assert isinstance(model.bn, nn.BatchNorm2d) and isinstance(model.dropout, nn.Dropout)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    optlib.optimize(model, backend="eager", inplace=True)
+    assert isinstance(model.dropout, nn.Identity)
+
+
+def test_o0_changes_nothing():
+    model, _ = models.resnet()
+    assert optlib.optimize(model, level="O0") is model
+
+
+def test_config_object_and_keyword_overrides():
+    model, args = models.resnet()
+    config = OptimizeConfig(level="O1", graph_mode=False, weights_prepack=False)
+    optimized = optlib.optimize(model, config=config, channels_last=False)
+    assert optimized.backend == "eager" and optimized.channels_last is False
+    assert not any(isinstance(m, optlib.passes.PrepackedConv2d) for m in optimized.modules())
+    assert models.rel_err(optimized(*args), model(*args)) <= 1e-4
+
+
+@pytest.mark.parametrize("make, optimizer, match", [
+    (lambda: nn.Linear(2, 2).eval(), True, "optimizer was given but the model is in eval mode"),
+    (lambda: nn.Linear(2, 2).train(), False, "training mode but no optimizer was given"),
+])
+def test_mode_and_optimizer_must_agree(make, optimizer, match):
+    model = make()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1) if optimizer else None
+    with pytest.raises(ValueError, match=match):
+        optlib.optimize(model, optimizer=opt)
+
+
+def test_unsupported_dtype_lists_the_supported_ones():
+    with pytest.raises(ValueError, match="unsupported dtype torch.float16; supported: None, torch.float32, torch.bfloat16"):
+        optlib.optimize(nn.Linear(2, 2).eval(), dtype=torch.float16)
+
+
+def test_failing_pass_falls_back_and_warns_once(monkeypatch):
+    def explode(model, inplace=False):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("optlib._frontend.fold_conv_bn", explode)
+    model, args = models.resnet()
+    with pytest.warns(OptlibWarning, match="pass conv_bn_folding failed and was skipped: RuntimeError: boom"):
+        optimized = optlib.optimize(model, backend="eager")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptlibWarning)
+        optlib.optimize(model, backend="eager")  # the same failure does not warn again
+    assert models.rel_err(optimized(*args), model(*args)) <= 1e-4
+
+
+class DataDependent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        n = int(x.abs().sum().item()) % 3 + 1  # a Python int from data: no tracer can keep this
+        for _ in range(n):
+            x = self.lin(x)
+        return x
+
+
+def test_untraceable_model_still_runs_and_matches():
+    model = DataDependent().eval()
+    x = torch.randn(2, 4)
+    optimized = optlib.optimize(model, backend="torchscript", sample_input=(x,))
+    for _ in range(3):
+        y = torch.randn(2, 4) * 3
+        torch.testing.assert_close(optimized(y), model(y))
+
+
+def test_runner_failure_at_call_time_falls_back_with_one_warning():
+    model, args = models.dlrm()
+
+    def broken_builder():
+        def run(*a):
+            raise RuntimeError("kernel crashed")
+        return run
+
+    optimized = OptimizedModule(model, backend="inductor", builder=broken_builder)
+    with pytest.warns(OptlibWarning, match=r"graph_mode \(inductor\) failed"):
+        out = optimized(*args)
+    torch.testing.assert_close(out, model(*args))
+    assert optimized.backend == "eager"
+
+
+def test_other_shapes_go_to_the_eager_module_for_shape_specialized_runners():
+    model, args = models.resnet()
+    optimized = optlib.optimize(model, backend="torchscript", sample_input=args)
+    bigger = torch.randn(3, 3, 20, 20)
+    assert models.rel_err(optimized(bigger), model(bigger)) <= 1e-4
+
+
+@pytest.mark.parametrize("backend", ["eager", "torchscript"])
+def test_bf16_runs_under_autocast(backend):
+    model, args = models.resnet()
+    optimized = optlib.optimize(model, dtype=torch.bfloat16, backend=backend, sample_input=args)
+    assert optimized.backend == backend
+    out = optimized(*args)
+    assert out.dtype == torch.bfloat16
+    assert models.rel_err(out, model(*args)) < 5e-2
+
+
+def test_training_applies_safe_passes_and_calls_prepare_training(monkeypatch):
+    calls = {}
+
+    def fake_prepare(model, optimizer, *, dtype, split_master_weight, fused=True):
+        calls.update(dtype=dtype, split=split_master_weight, fused=fused, model=model, optimizer=optimizer)
+        return model, optimizer
+
+    monkeypatch.setattr("optlib.training.prepare_training", fake_prepare)
+    model, _ = models.resnet()
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    new_model, new_opt = optlib.optimize(model, optimizer=opt, dtype=torch.bfloat16)
+    assert calls == dict(dtype=torch.bfloat16, split=True, fused=True, model=new_model, optimizer=new_opt)
+    assert new_model is not model and isinstance(new_model.bn, nn.BatchNorm2d), "training must keep BN"
+    assert isinstance(new_model.dropout, nn.Dropout), "training must keep dropout"
+    new_params = {id(p) for p in new_model.parameters()}
+    assert all(id(p) in new_params for g in new_opt.param_groups for p in g["params"])
+
+
+@pytest.mark.parametrize("native, level, message", [
+    (True, "INFO", "bf16 runs natively on this CPU"),
+    (False, "WARNING", "has no native bf16 .* slower than float32"),
+])
+def test_bf16_support_is_stated_once(monkeypatch, caplog, native, level, message):
+    from optlib import _frontend
+    from optlib.cpu import cpu_info
+
+    real = cpu_info()
+    fake = type("FakeInfo", (), {"has_native_bf16": native, "model_name": real.model_name})()
+    monkeypatch.setattr("optlib.cpu.cpu_info", lambda: fake)
+    monkeypatch.setattr(_frontend, "_stated", set())
+    caplog.set_level("INFO", logger="optlib")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            optlib.optimize(nn.Linear(2, 2).eval(), dtype=torch.bfloat16, backend="eager")
+    stated = [r for r in caplog.records if "bf16" in r.getMessage()]
+    assert len(stated) == 1 and stated[0].levelname == level
+    import re
+    assert re.search(message, stated[0].getMessage())
+    assert len([w for w in caught if issubclass(w.category, OptlibWarning)]) == (0 if native else 1)
+
+
+def test_a_copy_runs_its_own_eager_module():
+    import copy
+
+    model, args = models.dlrm()
+    optimized = optlib.optimize(model, backend="torchscript", sample_input=args)
+    clone = copy.deepcopy(optimized)
+    assert clone.backend == "eager"
+    with torch.no_grad():
+        for p in clone.parameters():
+            p.mul_(0)
+    assert not torch.equal(clone(*args), optimized(*args)), "the copy must not share weights or runner"
+    torch.testing.assert_close(optimized(*args), model(*args), rtol=1e-4, atol=1e-6)
