@@ -171,6 +171,10 @@ def _follow_up(settings: Settings, session: Session, job: Job, host: Host, suspe
     parents = list(suspect.parents or [])
     if last_good is None or not parents:
         return None
+    if job.params.get("uploaded"):
+        # Results uploaded by an external runner: no perfhud worker serves that host's queue,
+        # so a re-run would wait forever. The suspect is decided by the later points instead.
+        return None
     queue = host.queue
     if parents[0] == last_good.sha:
         return queue_job(session, suspect, job.suite, kind=JobKind.CONFIRM, queue=queue, priority=10,

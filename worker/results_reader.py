@@ -76,18 +76,3 @@ def read_results(path: Path) -> SuiteResults:
     )
     failures = {r.metric_key: f"{r.status}: {r.error}"[:2000] for r in loaded.results if r.status != "ok"}
     return SuiteResults(measurements, failures, dict(loaded.environ))
-
-
-def summary_stats(samples: Sequence[float]) -> dict[str, float | int]:
-    """n, median, mean, sample standard deviation, p90 and p99 of raw samples."""
-    import numpy as np
-
-    values = np.asarray(samples, dtype=float)
-    return {
-        "n": int(values.size),
-        "median": float(np.median(values)),
-        "mean": float(values.mean()),
-        "stdev": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-        "p90": float(np.percentile(values, 90)),
-        "p99": float(np.percentile(values, 99)),
-    }

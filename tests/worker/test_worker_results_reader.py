@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from worker.results_reader import ResultsRejected, read_results, summary_stats
+from db.results import summary_stats
+from worker.results_reader import ResultsRejected, read_results
 
 
 def _entry(**over):
