@@ -12,11 +12,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.ingest import CommitInfo, record_push
 from db.models import (
-    Alert, AlertDirection, AlertGroup, Benchmark, Direction, Host, JobStatus, Repository, Result, Verdict,
+    Alert, AlertDirection, AlertGroup, Benchmark, Direction, Host, Job, JobStatus, Repository, Result, Verdict,
 )
 
 WEBHOOK_SECRET = "It's a Secret to Everybody"
@@ -87,7 +88,8 @@ def seed_store(factory: sessionmaker[Session]) -> Seed:
             ))
         record = record_push(session, repo, branch="main", commits=infos, source="backfill", suites=["ci"])
         commits = record.commits
-        jobs = {job.commit_id: job for job in record.new_jobs}
+        new_ids = [new.id for new in record.new_jobs]
+        jobs = {job.commit_id: job for job in session.scalars(select(Job).where(Job.id.in_(new_ids)))}
         succeeded_job_id = failed_job_id = 0
         for n, commit in enumerate(commits, start=1):
             job = jobs[commit.id]
