@@ -1,0 +1,290 @@
+"""Runs a suite: one subprocess per benchmark instance, pinned, timed out, and collected.
+
+The parent never imports torch. For each benchmark it plans the instances (which cores,
+how many threads), writes each instance's spec, starts ``benchmarks/child.py`` directly or
+through ``python -m optlib.launch``, waits with a timeout, and turns what the instances wrote
+into result rows. A benchmark that fails, crashes or hangs becomes a failed row with its
+reason; a benchmark whose optional package is missing becomes a skipped row; the suite goes
+on either way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from benchmarks.environment import collect_environment
+from benchmarks.measure import TimingPolicy
+from benchmarks.models import get_model
+from benchmarks.plan import (BenchmarkSpec, InstancePlan, Selection, batch_for, expand,
+                             format_cores, plan_instances)
+from benchmarks.progress import Progress
+from benchmarks.results import BenchmarkResult, ResultsFile
+from benchmarks.suites import get_suite
+from benchmarks.summarize import BenchmarkIdentity, not_run, summarize
+from benchmarks.variants import get_variant
+
+__all__ = ["RunOptions", "planned", "run"]
+
+_CHILD = Path(__file__).resolve().parent / "child.py"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TIMEOUT_S = 900.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``python -m benchmarks run`` accepts. ``None`` means the suite's value,
+    or the machine's (the cores this process may use, OMP_NUM_THREADS)."""
+
+    suite: str | None = None
+    selection: Selection = field(default_factory=Selection)
+    cores: tuple[int, ...] | None = None
+    threads: int | None = None
+    instances: int | None = None
+    scenario: str = "default"
+    launcher: bool = False
+    channels_last: bool = False
+    tiny: bool = False
+    batch_size: int | None = None
+    policy: TimingPolicy | None = None
+    timeout_s: float | None = None
+    seed: int = 0
+    name: str = "perfhud-cpu"
+
+    def resolved_cores(self) -> tuple[int, ...]:
+        if self.cores is not None:
+            return self.cores
+        if hasattr(os, "sched_getaffinity"):
+            return tuple(sorted(os.sched_getaffinity(0)))
+        return tuple(range(os.cpu_count() or 1))
+
+    def resolved_threads(self) -> int | None:
+        if self.threads is not None:
+            return self.threads
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        return int(env) if env.isdigit() and int(env) > 0 else None
+
+
+def planned(options: RunOptions) -> list[tuple[str, str, str, str, int | None]]:
+    """(model, mode, precision, variant, batch override) of every benchmark to run."""
+    sel = options.selection
+    if options.suite is not None:
+        suite = get_suite(options.suite)
+        if suite.entries is not None:
+            chosen = [(e.model, e.mode, e.precision, e.variant, e.batch_size)
+                      for e in suite.entries if sel.admits(e.model, e.mode, e.precision,
+                                                           e.variant)]
+        else:
+            chosen = [(*combo, None) for combo in expand(sel)]
+    else:
+        chosen = [(*combo, None) for combo in expand(sel)]
+    if options.batch_size is not None:
+        chosen = [(*c[:4], options.batch_size) for c in chosen]
+    if not chosen:
+        raise ValueError("nothing to run: no supported benchmark matches the selection "
+                         "(see `python -m benchmarks list`)")
+    return chosen
+
+
+def reproduce_command(options: RunOptions, combo: Sequence[Any], batch: int,
+                      cores: Sequence[int], threads: int | None,
+                      policy: TimingPolicy) -> tuple[str, ...]:
+    model, mode, precision, variant = combo[:4]
+    argv = ["python", "-m", "benchmarks", "run", "--models", model, "--modes", mode,
+            "--precisions", precision, "--variants", variant, "--batch-size", str(batch),
+            "--cores", format_cores(cores), "--scenario", options.scenario,
+            "--time-budget", str(policy.budget_s), "--warmup-max", str(policy.warmup_max_s),
+            "--min-iters", str(policy.min_iters)]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+    if options.instances is not None:
+        argv += ["--instances", str(options.instances)]
+    for flag, on in (("--launcher", options.launcher), ("--channels-last", options.channels_last),
+                     ("--tiny", options.tiny)):
+        if on:
+            argv.append(flag)
+    return (*argv, "--out", "results.json")
+
+
+def launcher_command(plans: Sequence[InstancePlan], program: Sequence[str]) -> list[str]:
+    """``python -m optlib.launch`` starting ``program`` once per planned instance, on the
+    same cores the runner would have used."""
+    all_cores = [c for p in plans for c in p.cores]
+    return [sys.executable, "-m", "optlib.launch", "--ninstances", str(len(plans)),
+            "--ncores-per-instance", str(len(plans[0].cores)),
+            "--core-list", format_cores(all_cores), *program]
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["MKL_NUM_THREADS"] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def _start(cmd: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    # A session of its own, so that a timeout kills the benchmark's whole process tree
+    # (compile workers, launcher instances), not only its first process.
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _run_instances(specs: list[BenchmarkSpec], plans: list[InstancePlan], options: RunOptions,
+                   timeout_s: float, workdir: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """Start every instance, wait, and read their outcomes; the error is for the whole run."""
+    out_dir = workdir / "out"
+    out_dir.mkdir()
+    commands: list[tuple[list[str], dict[str, str]]] = []
+    if options.launcher:
+        spec_file = workdir / "spec.json"
+        spec_file.write_text(json.dumps(replace(specs[0], cores=()).to_dict()))
+        cmd = launcher_command(plans, [str(_CHILD), "--spec", str(spec_file),
+                                       "--out-dir", str(out_dir)])
+        env = _child_env(plans[0].threads)
+        # The launcher sets the thread variables itself and never overrides one already set.
+        env.pop("OMP_NUM_THREADS")
+        env.pop("MKL_NUM_THREADS")
+        commands.append((cmd, env))
+    else:
+        for i, spec in enumerate(specs):
+            spec_file = workdir / f"spec-{i}.json"
+            spec_file.write_text(json.dumps(spec.to_dict()))
+            cmd = [sys.executable, str(_CHILD), "--spec", str(spec_file), "--out-dir",
+                   str(out_dir)]
+            commands.append((cmd, _child_env(spec.threads)))
+    log_path = workdir / "log.txt"
+    error = None
+    with open(log_path, "wb") as log:
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            procs.extend(_start(cmd, env, log) for cmd, env in commands)
+            deadline = time.monotonic() + timeout_s
+            for proc in procs:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    error = f"timed out after {timeout_s:.0f}s"
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM from the worker's time limit): never leave a
+            # benchmark running on cores that the next job will be pinned to.
+            for proc in procs:
+                _kill(proc)
+            raise
+        if error is not None:
+            for proc in procs:
+                _kill(proc)
+    outcomes = [json.loads(p.read_text()) for p in sorted(out_dir.glob("result-*.json"))]
+    if error is None:
+        codes = [p.returncode for p in procs]
+        if len(outcomes) < len(specs):
+            error = (f"{len(specs) - len(outcomes)} of {len(specs)} instance(s) wrote no result "
+                     f"(exit codes {codes}): {_tail(log_path)}")
+        elif any(codes):
+            error = f"exited with codes {codes}: {_tail(log_path)}"
+    return outcomes, error
+
+
+def _missing_packages(model: str, variant: str) -> list[str]:
+    missing = get_variant(variant).missing_packages()
+    missing += [p for p in get_model(model).requires
+                if p not in missing and importlib.util.find_spec(p) is None]
+    return missing
+
+
+def _summary_text(rows: list[BenchmarkResult], metrics: dict[str, float], key: str) -> str:
+    if rows and rows[0].status != "ok":
+        return rows[0].error or ""
+    p50 = metrics.get(f"{key}_latency_p50")
+    thr = metrics.get(f"{key}_throughput")
+    unit = rows[1].unit if len(rows) > 1 else ""
+    return f"p50 {p50:.3f} ms, {thr:.1f} {unit}" if p50 is not None and thr is not None else ""
+
+
+def run(options: RunOptions, progress_stream: IO[str] | None = None,
+        interactive: bool | None = None) -> ResultsFile:
+    """Run every planned benchmark and return the results (not yet written)."""
+    suite = get_suite(options.suite) if options.suite else None
+    policy = options.policy or (suite.policy if suite else TimingPolicy())
+    timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
+    combos = planned(options)
+    cores = options.resolved_cores()
+    threads = options.resolved_threads()
+    plans = plan_instances(options.scenario, cores, threads, options.instances)
+    environ = collect_environment(cores, threads or len(plans[0].cores))
+    environ.update({"suite": options.suite, "scenario": options.scenario,
+                    "instances": len(plans), "launcher": options.launcher,
+                    "instance_cores": [list(p.cores) for p in plans]})
+    rows: list[BenchmarkResult] = []
+    metrics: dict[str, float] = {}
+    progress = Progress(len(combos), progress_stream, interactive)
+    started = time.monotonic()
+    try:
+        for combo in combos:
+            model, mode, precision, variant, batch_override = combo
+            key = f"{model}-{mode}-{precision}-{variant}"
+            progress.begin(key)
+            batch = batch_for(model, mode, options.scenario, batch_override)
+            specs = [BenchmarkSpec(model=model, mode=mode, precision=precision, variant=variant,
+                                   batch_size=batch, threads=p.threads, cores=p.cores,
+                                   tiny=options.tiny, channels_last=options.channels_last,
+                                   scenario=options.scenario, seed=options.seed, policy=policy)
+                     for p in plans]
+            ident = BenchmarkIdentity(
+                model=model, mode=mode, precision=precision, variant=variant,
+                family=get_model(model).family, scenario=options.scenario,
+                command=reproduce_command(options, combo, batch, cores, threads, policy),
+                config={"spec": specs[0].to_dict(), "instances": len(plans),
+                        "launcher": options.launcher})
+            missing = _missing_packages(model, variant)
+            if missing:
+                new_rows, new_metrics = not_run(
+                    ident, "skipped", f"needs package(s) not installed: {', '.join(missing)}")
+            else:
+                with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
+                    outcomes, error = _run_instances(specs, plans, options, timeout_s, Path(tmp))
+                if error is not None:
+                    new_rows, new_metrics = not_run(ident, "failed", error)
+                else:
+                    new_rows, new_metrics = summarize(ident, outcomes)
+            rows.extend(new_rows)
+            metrics.update(new_metrics)
+            progress.finish(key, new_rows[0].status, _summary_text(new_rows, new_metrics, key))
+    finally:
+        progress.close()
+    environ["duration_s"] = round(time.monotonic() - started, 1)
+    runtime = next((r.config["instance_runtime"] for r in rows
+                    if r.status == "ok" and r.config.get("instance_runtime")), None)
+    if runtime:
+        facts = runtime[0].get("runtime", {})
+        environ["torch_cpu_capability"] = facts.get("cpu_capability")
+        if facts.get("optlib_version"):
+            environ["optlib_version"] = facts["optlib_version"]
+    return ResultsFile(name=options.name, environ=environ, metrics=metrics, results=tuple(rows))

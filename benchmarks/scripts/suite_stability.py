@@ -1,0 +1,126 @@
+"""How repeatable is the ``ci`` suite? Runs it N times (default 5) pinned to one core and
+prints, per benchmark, the coefficient of variation of its p50 latency across the runs.
+
+Target: CV <= 2 % for every benchmark (pyperf warns at 10 %). Each run is a separate
+``python -m benchmarks run`` process, as on the platform, so the spread includes everything a
+per-commit series sees between two commits: process start, model build, warm-up, allocator
+and cache state. Printed beside the wall-clock p50 is the p50 of per-iteration process CPU
+time, which on a shared machine excludes the time slices other tenants took from this core;
+the gap between the two CVs shows how much of the spread came from the neighbours.
+
+    python benchmarks/scripts/suite_stability.py [--runs 5] [--core N] [-- extra run args]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.results import load_results  # noqa: E402
+from benchmarks.stats import coefficient_of_variation  # noqa: E402
+
+TARGET_CV = 0.02
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def outlier_share(samples: tuple[float, ...]) -> float:
+    """Share of samples above Q3 + 3 IQR: iterations hit by a neighbour's time slice or
+    an interrupt. They stay in the data (the p50 is insensitive to them); this shows how
+    many there were."""
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    fence = q3 + 3 * (q3 - q1)
+    return sum(s > fence for s in samples) / len(samples)
+
+
+def run_suite(index: int, out_dir: Path, core: int, threads: int, suite: str,
+              extra: list[str]) -> tuple[Path, float, int]:
+    out = out_dir / f"run-{index}.json"
+    cmd = [sys.executable, "-m", "benchmarks", "run", "--suite", suite, "--cores", str(core),
+           "--threads", str(threads), "--out", str(out), *extra]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - start
+    (out_dir / f"run-{index}.log").write_text(proc.stdout + proc.stderr)
+    return out, elapsed, proc.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--core", type=int, default=max(os.sched_getaffinity(0)),
+                        help="the core every run is pinned to (default: the last usable one)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--suite", default="ci")
+    parser.add_argument("--out-dir", default="stability-runs")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only tabulate the run-*.json files already in --out-dir")
+    parser.add_argument("extra", nargs="*", help="more `benchmarks run` arguments, after --")
+    args = parser.parse_args()
+    out_dir = Path(args.out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    runs = []
+    if args.report_only:
+        runs = [load_results(p) for p in sorted(out_dir.glob("run-*.json"))]
+        if not runs:
+            parser.error(f"no run-*.json in {out_dir}")
+    for i in range(0 if args.report_only else args.runs):
+        before = _loadavg()
+        path, elapsed, code = run_suite(i, out_dir, args.core, args.threads, args.suite,
+                                        args.extra)
+        print(f"run {i}: {elapsed:6.1f} s, exit {code}, load average {before} -> {_loadavg()}",
+              flush=True)
+        runs.append(load_results(path))
+
+    env = runs[0].environ
+    print(f"\nenvironment: {env.get('cpu_model')} | ISA {' '.join(env.get('isa', []))} | "
+          f"pinned core {args.core} | threads {args.threads} | torch {env.get('torch_version')}"
+          f" | optlib {env.get('optlib_version')} | git {(env.get('git_sha') or '?')[:12]}")
+    keys = [r.benchmark for r in runs[0].results if r.metric == "latency_p50"]
+    header = (f"{'benchmark':34} {'p50 per run (ms)':>44}  {'CV wall':>8}  {'CV cpu':>8}  "
+              f"{'samples':>8}  {'outliers':>8}  target")
+    print(header)
+    print("-" * len(header))
+    worst = 0.0
+    for key in keys:
+        p50s, cpus, counts, outliers = [], [], [], []
+        for results in runs:
+            m = results.metrics
+            if f"{key}_latency_p50" in m:
+                p50s.append(m[f"{key}_latency_p50"])
+                cpus.append(m[f"{key}_cpu_time_p50"])
+                samples = next(r.samples for r in results.results
+                               if r.metric_key == f"{key}_latency_p50")
+                counts.append(len(samples))
+                outliers.append(outlier_share(samples))
+        if len(p50s) < len(runs):
+            print(f"{key:34} failed in {len(runs) - len(p50s)} of {len(runs)} runs")
+            worst = float("inf")
+            continue
+        cv, cv_cpu = coefficient_of_variation(p50s), coefficient_of_variation(cpus)
+        worst = max(worst, cv)
+        per_run = " ".join(f"{v:8.3f}" for v in p50s)
+        print(f"{key:34} {per_run:>44}  {cv:8.2%}  {cv_cpu:8.2%}  "
+              f"{int(statistics.median(counts)):8d}  {statistics.mean(outliers):8.1%}  "
+              f"{'ok' if cv <= TARGET_CV else 'ABOVE'}")
+    print(f"\nworst CV of p50 (wall clock): {worst:.2%} (target {TARGET_CV:.0%})")
+    return 0 if worst <= TARGET_CV else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""optlib's static INT8 flow: prepare, calibrate on batches other than the timed one, convert."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from benchmarks.variants import Context, Prepared, VariantSpec
+
+CALIBRATION_BATCHES = 4
+
+
+def prepare_eval(workload: Any, context: Context) -> Prepared:
+    import optlib
+    import optlib.quantization
+    import torch
+
+    from benchmarks.variants._common import eval_prepared
+
+    model = copy.deepcopy(workload.model).eval()
+    with torch.no_grad():
+        prepared = optlib.quantization.prepare(model, workload.inputs)
+        for i in range(CALIBRATION_BATCHES):
+            prepared(*workload.calibration(i))
+        quantized = optlib.quantization.convert(prepared)
+    config = {"calibration_batches": CALIBRATION_BATCHES,
+              "optlib_version": getattr(optlib, "__version__", None)}
+    return eval_prepared(quantized, workload.inputs, "int8", config)
+
+
+VARIANT = VariantSpec(
+    name="optlib-int8", description="optlib static INT8 (prepare, calibrate, convert)",
+    modes=("eval",), precisions=("int8",), prepare_eval=prepare_eval,
+)
