@@ -3,6 +3,8 @@ measured is narrowed down to the commit that made it, then confirmed by a re-run
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from db.ingest import CommitInfo, get_repository, record_push
@@ -16,9 +18,9 @@ FAST, SLOW = 60000, 78000
 
 
 def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers, kit) -> None:
-    # Commits 1-5 fast, 6-8 slow; 2-5 are measured, then only the head (8) arrives, as a pull
-    # request's head does: the change lies somewhere in 6..8.
-    repo_path, shas = git_repo([kit.CommitSpec(work=SLOW if i >= 6 else FAST) for i in range(1, 9)])
+    # Commits 1-5 fast, 6-10 slow. 2-5 are measured, then only 8, 9 and 10 arrive (three pull
+    # request heads, say): the change lies somewhere in 6..8, and 6 and 7 were never measured.
+    repo_path, shas = git_repo([kit.CommitSpec(work=SLOW if i >= 6 else FAST) for i in range(1, 11)])
     settings = stack.settings
     from db.migrate import upgrade
 
@@ -26,23 +28,24 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
     add_repository(settings, "acme/tiny", str(repo_path))
     assert len(backfill(settings, "acme/tiny", rev_range=f"{shas[0]}..{shas[4]}")) == 4
     factory = make_session_factory(make_engine(settings.database_url))
+    head_jobs = []
     with session_scope(factory) as s:
         repo = get_repository(s, "acme/tiny")
-        head = record_push(s, repo, branch="pull/1", commits=[CommitInfo(sha=shas[7], parents=[shas[6]])],
-                           source="pull_request", suites=settings.suites, pull_number=1)
-        head_job = head.new_jobs[0].id
+        for n in (8, 9, 10):
+            head = record_push(s, repo, branch=f"pull/{n}", source="pull_request", suites=settings.suites,
+                               commits=[CommitInfo(sha=shas[n - 1], parents=[shas[n - 2]],
+                                                   committed_at=datetime(2026, 1, n, 12, tzinfo=UTC))])
+            head_jobs += [j.id for j in head.new_jobs]
 
     worker = workers.start(stack)
+    publish_jobs(settings, head_jobs)
 
     def settled() -> bool:
         with session_scope(factory) as s:
             jobs = s.scalars(select(Job)).all()
-            return all(j.status.finished for j in jobs) and any(j.id == head_job and j.status.finished for j in jobs)
+            return len(jobs) > 7 and all(j.status.finished for j in jobs)
 
-    # Publish the head only after the first points are in, as a later push would arrive.
-    kit.wait_for(lambda: _finished(factory) >= 4, 150, "the backfilled commits", worker)
-    publish_jobs(settings, [head_job])
-    kit.wait_for(settled, 240, "the head, the bisection and the confirmation", worker)
+    kit.wait_for(settled, 240, "the heads, the bisection and the confirmation", worker)
     with session_scope(factory) as s:
         jobs = s.scalars(select(Job)).all()
         assert all(j.status == JobStatus.SUCCEEDED for j in jobs), [(j.kind.value, j.error) for j in jobs]
@@ -52,7 +55,3 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
         assert [a.suspect_commit.sha for a in alerts] == [shas[5]], [(a.suspect_commit.sha, a.change_pct) for a in alerts]
         assert alerts[0].last_good_commit.sha == shas[4]
 
-
-def _finished(factory) -> int:  # type: ignore[no-untyped-def]
-    with session_scope(factory) as s:
-        return sum(1 for j in s.scalars(select(Job)) if j.status == JobStatus.SUCCEEDED)
