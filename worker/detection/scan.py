@@ -21,6 +21,10 @@ Why these choices:
   visited: a host that hops to a slower speed now and then leaves that offset in the
   residuals of its past points (the "mode memory"), one-sided, where plain noise and drift
   are two-sided.
+- A host that hops shows itself in ways a code change does not: a point after a clear step
+  back at the old level; a return to the usual level from an offset whose mirror the
+  memory knows; a new level the series' outliers already reached (which must then hold
+  longer); and a "new level" that keeps moving the way it moved (a wave, a drift).
 - A level that held for less than `transient_max` commits and went back to where it was is
   a transient host state; the detector reports it as such (the earlier change withdrawn)
   rather than as a second change.
@@ -50,6 +54,13 @@ BOUNDARY_MARGIN = 2
 # How far (in Poisson standard deviations) the count of points at a candidate's offset must
 # exceed the count at the mirrored offset before the offset is taken for a host speed.
 MODE_EXCESS_SIGMAS = 1.0
+# A return to the series' usual level from an offset its memory knows the mirror of (the
+# host leaving its other speed) is believed a host state when that mirrored excess stands
+# this many standard deviations (of the difference of the two counts) out of the noise.
+LEAVING_MODE_SIGMAS = 2.0
+# z-score of the second half of the new level over its first half, in the step's direction,
+# above which the "step" is still moving: a drift or a wave, not a new level.
+RAMP_Z = 3.0
 # A band this many sigmas clear of the main level is out of reach of plain noise.
 SEPARATED_SIGMAS = 3.0
 # Share of the points after a change that must lie past the midpoint of the step.
@@ -169,8 +180,15 @@ def scan(levels: np.ndarray, config: DetectorConfig, starts: list[int] | None = 
         and best_z >= config.z_confirm
         and _step_like(post, pre_level + shift / 2.0, shift, config.min_post)
         and _holds_against_recent(pre[-config.min_pre :], post_level, shift, lag, sigma, config.local_z)
-        and not _known_mode(residual_memory(levels, starts, seg + ref_end), shift, sigma, config)
+        and not _went_back(post, pre_level, shift, sigma, config)
+        and not _still_moving(post, shift, sigma, config)
     )
+    if confirmed:
+        memory = residual_memory(levels, starts, seg + ref_end)
+        back_to_usual = abs(post_level - median(cur[:split])) <= config.mode_band * sigma
+        confirmed = not _known_mode(memory, shift, sigma, config, back_to_usual=back_to_usual) and (
+            lag >= 2 * config.min_post or not _reached_before(memory, shift, sigma, config)
+        )
     returns = confirmed and _returns_to_previous(levels, starts, post, sigma, config)
     return Candidate(lag=lag, shift=shift, z=best_z, sigma=sigma, confirmed=confirmed, returns=returns)
 
@@ -217,21 +235,66 @@ def _step_like(post: np.ndarray, mid: float, shift: float, min_post: int) -> boo
     return bool(beyond[0]) and bool(beyond[-1]) and int(beyond.sum()) >= need
 
 
-def _known_mode(memory: np.ndarray, shift: float, sigma: float, config: DetectorConfig) -> bool:
+def _known_mode(
+    memory: np.ndarray, shift: float, sigma: float, config: DetectorConfig, *, back_to_usual: bool = False
+) -> bool:
     """The series has sat at this offset from its level before: a host speed, not a change.
 
     When the band is far from the main level, plain noise cannot reach it and a few past
     points there suffice. When it reaches into the main level's tails, the same band on
     the other side counts what noise alone puts there (noise and drift are two-sided, a
     second host speed is one-sided), and the excess must stand out of that count's own
-    noise.
+    noise. `back_to_usual` says the new level is the segment's usual one: then a clear
+    excess on the mirrored side means the host is leaving its other speed.
     """
     band = config.mode_band * sigma
     seen = int(np.count_nonzero(np.abs(memory - shift) <= band))
     if abs(shift) - band >= SEPARATED_SIGMAS * sigma:
         return seen >= config.mode_min_points
     mirror = int(np.count_nonzero(np.abs(memory + shift) <= band))
+    if back_to_usual:
+        # Leaving the other speed: the memory knows the mirrored offset, and the new level
+        # is where the series usually sits.
+        if mirror - seen >= max(config.mode_min_points, LEAVING_MODE_SIGMAS * math.sqrt(seen + mirror)):
+            return True
     return seen - mirror >= max(config.mode_min_points, MODE_EXCESS_SIGMAS * math.sqrt(mirror + 1.0))
+
+
+def _reached_before(memory: np.ndarray, shift: float, sigma: float, config: DetectorConfig) -> bool:
+    """Past points of the series already went this far in this direction (outlier runs, a
+    second host speed too scattered to form a mode): a step there must hold twice
+    `min_post` points before the stream alone believes it, longer than such visits last."""
+    band = config.mode_band * sigma
+    if abs(shift) - band < SEPARATED_SIGMAS * sigma:
+        return False
+    beyond = memory * math.copysign(1.0, shift) >= abs(shift) - band
+    return int(np.count_nonzero(beyond)) >= config.mode_min_points
+
+
+def _still_moving(post: np.ndarray, shift: float, sigma: float, config: DetectorConfig) -> bool:
+    """The new level keeps moving the same way: its later half stands past its first half.
+    A code change gives a flat new level; a drift or a wave in a quiet series gives a ramp
+    that a step test alone mistakes for a step once enough points pile up."""
+    if post.size < 2 * config.min_post:
+        return False
+    half = post.size // 2
+    a, b = robust_mean(post[:half], sigma), robust_mean(post[half:], sigma)
+    se = sigma * math.sqrt(location_var(half) + location_var(post.size - half))
+    return (b - a) * math.copysign(1.0, shift) / se >= RAMP_Z
+
+
+def _went_back(post: np.ndarray, pre_level: float, shift: float, sigma: float, config: DetectorConfig) -> bool:
+    """A point after a step far beyond the noise sits at the old level again: the series
+    is hopping between two levels (a host speed), which a code change does not do.
+
+    Only for a step clear of the noise: there a point of the new level lands within
+    `mode_band` sigmas of the old one about once in a thousand, and a whole-run spike is
+    far worse than either level, so neither can fake a return.
+    """
+    band = config.mode_band * sigma
+    if abs(shift) - band < SEPARATED_SIGMAS * sigma:
+        return False
+    return bool(np.any(np.abs(post - pre_level) <= band))
 
 
 def _returns_to_previous(

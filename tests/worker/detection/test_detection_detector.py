@@ -172,3 +172,46 @@ def test_config_rejects_bad_values(kwargs):
 def test_point_rejects_bad_samples(samples):
     with pytest.raises(ValueError):
         Point("c", samples)
+
+
+def _hops(pattern: str) -> list[Point]:
+    """40 quiet commits at 100, then `pattern`: `s` a commit at a 6 % slower level, `.` one
+    at the old level. The small deterministic ripple gives the series its noise."""
+    levels = [1.0] * 40 + [1.06 if c == "s" else 1.0 for c in pattern]
+    return [
+        Point(f"c{i}", [100.0 * lv * (1.0 + 0.004 * math.sin(1.7 * i + j)) for j in range(3)])
+        for i, lv in enumerate(levels)
+    ]
+
+
+def test_a_level_the_series_leaves_again_is_a_host_hop_not_a_change():
+    """A first visit to a slower host speed that comes back to the old level in between is
+    not a code change, however large, while the same step held throughout is one."""
+    assert run(_hops("ss.ssss.ss" + "." * 20)) == {}
+    alerts = run(_hops("ssssssssss" + "s" * 20))
+    assert [index(c) for c in alerts] == [40]
+
+
+def _after_outlier_runs(pattern: str) -> list[Point]:
+    """80 quiet commits with four whole-run spikes 30-50 % slow, then `pattern`: `x` a
+    commit 25 % slower, `.` one at the old level."""
+    levels = [1.0] * 80
+    for i, spike in ((15, 1.30), (33, 1.45), (52, 1.38), (70, 1.50)):
+        levels[i] = spike
+    levels += [1.25 if c == "x" else 1.0 for c in pattern]
+    return [
+        Point(f"c{i}", [100.0 * lv * (1.0 + 0.004 * math.sin(1.7 * i + j)) for j in range(3)])
+        for i, lv in enumerate(levels)
+    ]
+
+
+def test_a_step_where_outliers_reached_before_must_hold_longer():
+    """A series whose outlier runs have reached as far as a new level has shown that a few
+    commits there are not yet a change: a burst of four is left alone, a held step is
+    confirmed once it outlasts twice `min_post`, within `max_lag`."""
+    config = DetectorConfig()
+    assert run(_after_outlier_runs("xxxx" + "." * 20)) == {}
+    alerts = run(_after_outlier_runs("x" * 24))
+    assert list(alerts) == ["c80"]
+    (_, raised_at), = alerts.values()
+    assert 2 * config.min_post - 1 <= raised_at - 80 <= config.max_lag
