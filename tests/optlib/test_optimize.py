@@ -233,3 +233,23 @@ def test_a_copy_runs_its_own_eager_module():
             p.mul_(0)
     assert not torch.equal(clone(*args), optimized(*args)), "the copy must not share weights or runner"
     torch.testing.assert_close(optimized(*args), model(*args), rtol=1e-4, atol=1e-6)
+
+
+class ThreadProbe(nn.Module):
+    def forward(self, x):
+        return x + torch.get_num_threads()
+
+
+def test_measured_thread_count_applies_during_the_call_only():
+    before = torch.get_num_threads()
+    optimized = OptimizedModule(ThreadProbe().eval(), num_threads=1)
+    assert optimized(torch.zeros(1)).item() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_graph_mode_pass_callable_alone():
+    model, args = models.dlrm()
+    compiled = optlib.passes.graph_mode(model, sample_input=args, backend="torchscript")
+    assert compiled.backend == "torchscript"
+    assert isinstance(compiled.module.bottom[1], nn.BatchNorm1d), "graph_mode alone must not run the other passes"
+    assert models.rel_err(compiled(*args), model(*args)) <= 1e-4

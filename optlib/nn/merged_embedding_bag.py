@@ -1,0 +1,75 @@
+"""Several ``EmbeddingBag`` tables looked up in one call.
+
+A recommendation model has tens of tables; calling each one costs an operator dispatch and a
+parallel region per table for a few kilobytes of work. Storing the tables end to end in one
+weight and shifting each table's indices by its first row turns them into one
+``embedding_bag`` call, whose output is then split per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_MODES = ("sum", "mean", "max")
+
+
+class MergedEmbeddingBag(nn.Module):
+    def __init__(self, num_embeddings: Sequence[int], embedding_dim: int, mode: str = "sum") -> None:
+        super().__init__()
+        if mode not in _MODES:
+            raise ValueError(f"unsupported mode {mode!r}; supported: {', '.join(_MODES)}")
+        if not num_embeddings or any(n <= 0 for n in num_embeddings):
+            raise ValueError(f"num_embeddings must be a non-empty list of positive sizes, got {list(num_embeddings)}")
+        self.num_embeddings = tuple(int(n) for n in num_embeddings)
+        self.embedding_dim = embedding_dim
+        self.mode = mode
+        starts = torch.tensor((0, *self.num_embeddings[:-1])).cumsum(0)
+        self.register_buffer("row_starts", starts, persistent=False)
+        self.weight = nn.Parameter(torch.randn(sum(self.num_embeddings), embedding_dim))
+
+    @classmethod
+    def from_embeddingbags(cls, bags: Sequence[nn.EmbeddingBag]) -> MergedEmbeddingBag:
+        """Merge existing tables (same dim and mode, no padding index, no last offset)."""
+        if not bags:
+            raise ValueError("from_embeddingbags needs at least one EmbeddingBag")
+        dims, modes = {b.embedding_dim for b in bags}, {b.mode for b in bags}
+        if len(dims) != 1 or len(modes) != 1:
+            raise ValueError(f"tables must share embedding_dim and mode to merge; got dims {sorted(dims)}, modes {sorted(modes)}")
+        if any(b.padding_idx is not None or b.include_last_offset or b.max_norm is not None for b in bags):
+            raise ValueError("tables with padding_idx, include_last_offset or max_norm cannot be merged")
+        merged = cls([b.num_embeddings for b in bags], dims.pop(), modes.pop())
+        with torch.no_grad():
+            merged.weight.copy_(torch.cat([b.weight for b in bags]))
+        return merged
+
+    def table_weight(self, table: int) -> torch.Tensor:
+        start = int(self.row_starts[table])
+        return self.weight[start:start + self.num_embeddings[table]]
+
+    def forward(
+        self,
+        indices: Sequence[torch.Tensor],
+        offsets: Sequence[torch.Tensor],
+        per_sample_weights: Sequence[torch.Tensor] | None = None,
+    ) -> list[torch.Tensor]:
+        """Look up table ``t`` with ``indices[t]`` and ``offsets[t]`` (1-D, as ``EmbeddingBag``)."""
+        tables = len(self.num_embeddings)
+        if len(indices) != tables or len(offsets) != tables:
+            raise ValueError(f"expected {tables} index and offset tensors, got {len(indices)} and {len(offsets)}")
+        batch = offsets[0].numel()
+        if any(o.numel() != batch for o in offsets):
+            raise ValueError("every table needs the same batch size (offsets of equal length)")
+        lengths = torch.tensor([i.numel() for i in indices], device=offsets[0].device)
+        index_starts = lengths.cumsum(0) - lengths
+        all_indices = torch.cat([idx + self.row_starts[t] for t, idx in enumerate(indices)])
+        all_offsets = torch.cat([off + index_starts[t] for t, off in enumerate(offsets)])
+        weights = None if per_sample_weights is None else torch.cat(list(per_sample_weights))
+        out = F.embedding_bag(all_indices, self.weight, all_offsets, mode=self.mode, per_sample_weights=weights)
+        return list(out.view(tables, batch, self.embedding_dim).unbind(0))
+
+    def extra_repr(self) -> str:
+        return f"tables={list(self.num_embeddings)}, dim={self.embedding_dim}, mode={self.mode}"

@@ -1,0 +1,199 @@
+"""Pick the fastest correct runner for a model by timing the candidates on this machine.
+
+Which compiler wins depends on the model and the CPU (TorchScript freezing beat inductor on
+a small CNN here, inductor beat it on pointwise-heavy graphs, exported runtimes won on some
+CNNs and lost badly on embedding models), so optlib does what IPEX's auto kernel selection
+did: build every candidate, drop the ones whose outputs differ from eager, and time the rest
+interleaved (round-robin, so that a noisy neighbour slows all of them alike) on the user's
+own sample input.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from optlib._log import logger
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One candidate's outcome: its median latency, its error against eager, or why it failed."""
+
+    name: str
+    status: str
+    median_ms: float | None = None
+    relative_error: float | None = None
+    build_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    chosen: str
+    candidates: tuple[CandidateResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chosen": self.chosen, "candidates": [asdict(c) for c in self.candidates]}
+
+    def summary(self) -> str:
+        parts = []
+        for c in self.candidates:
+            detail = f"{c.median_ms:.3f} ms" if c.median_ms is not None else c.status
+            parts.append(f"{c.name}={detail}")
+        return f"chose {self.chosen} ({', '.join(parts)})"
+
+
+def flatten_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in flatten_tensors(v)]
+    if isinstance(value, Mapping):
+        return [t for k in sorted(value) for t in flatten_tensors(value[k])]
+    return []
+
+
+def relative_error(output: Any, reference: Any) -> float:
+    """Largest ``max|out - ref| / max|ref|`` over the tensors of two outputs (inf if shapes differ)."""
+    outs, refs = flatten_tensors(output), flatten_tensors(reference)
+    if len(outs) != len(refs) or not refs:
+        return float("inf")
+    worst = 0.0
+    for out, ref in zip(outs, refs):
+        if out.shape != ref.shape:
+            return float("inf")
+        out, ref = out.detach().float().to_dense(), ref.detach().float().to_dense()
+        scale = ref.abs().max().item() if ref.numel() else 0.0
+        diff = (out - ref).abs().max().item() if ref.numel() else 0.0
+        worst = max(worst, diff / scale if scale > 0 else diff)
+    return worst
+
+
+def noise_ratio(output: Any, reference: Any) -> float:
+    """Quantization noise power over signal power (``10 ** (-SQNR / 10)``) of the first output."""
+    outs, refs = flatten_tensors(output), flatten_tensors(reference)
+    if not outs or not refs or outs[0].shape != refs[0].shape:
+        return float("inf")
+    out, ref = outs[0].detach().float(), refs[0].detach().float()
+    signal = ref.pow(2).mean().item()
+    return (out - ref).pow(2).mean().item() / signal if signal > 0 else float("inf")
+
+
+def thread_counts(threads: int) -> tuple[int, ...]:
+    """Thread counts worth timing for an OpenMP runner: all of them, half, one.
+
+    On a machine whose cores are shared, an OpenMP barrier waits for its slowest thread, and
+    a thread that lost its core makes every parallel region wait a scheduler quantum: resnet50
+    ran 4.5x slower with 2 threads than with 1 on a busy 2-core machine. Fewer threads lose
+    little when the cores are free and win big when they are not, so the count is measured.
+    """
+    counts = [threads]
+    if threads >= 4:
+        counts.append(threads // 2)
+    if threads > 1:
+        counts.append(1)
+    return tuple(counts)
+
+
+def with_threads(runner: Callable, threads: int) -> Callable:
+    """``runner`` run with torch's intra-op pool set to ``threads``, restored afterwards."""
+    def run(*args):
+        previous = torch.get_num_threads()
+        if previous == threads:
+            return runner(*args)
+        torch.set_num_threads(threads)
+        try:
+            return runner(*args)
+        finally:
+            torch.set_num_threads(previous)
+    return run
+
+
+def split_threads(name: str) -> tuple[str, int | None]:
+    """``"torchscript@1t"`` -> ``("torchscript", 1)``; names without a count -> ``(name, None)``."""
+    base, _, count = name.partition("@")
+    return (base, int(count.removesuffix("t"))) if count else (base, None)
+
+
+def add_thread_variants(builders: dict[str, Callable[[], Callable]], openmp: set[str],
+                        threads: int) -> dict[str, Callable[[], Callable]]:
+    """Each OpenMP candidate also at fewer threads (``name@Nt``), built once and shared."""
+    out: dict[str, Callable[[], Callable]] = {}
+    for name, build in builders.items():
+        if name not in openmp:
+            out[name] = build
+            continue
+        shared = functools.cache(build)
+        for count in thread_counts(threads):
+            label = name if count == threads else f"{name}@{count}t"
+            out[label] = (lambda shared=shared, count=count: with_threads(shared(), count)) if count != threads \
+                else shared
+    return out
+
+
+def select_fastest(
+    builders: Mapping[str, Callable[[], Callable]],
+    args: tuple,
+    reference: Any,
+    tolerance: float,
+    seconds_per_candidate: float,
+    min_rounds: int = 3,
+    max_rounds: int = 100,
+    block: int = 3,
+    error_fn: Callable[[Any, Any], float] | None = None,
+) -> tuple[str, Callable, TuneReport]:
+    """Build, check and time every candidate; return the fastest accurate one.
+
+    ``builders`` maps a name to a zero-argument function that builds the candidate runner
+    (which is then called as ``runner(*args)``). ``error_fn(output, reference)`` measures a
+    candidate's error (default :func:`relative_error`). Insertion order is the preference order on
+    ties, so list the simplest candidate first. Raises ``RuntimeError`` when none works.
+    """
+    runners: dict[str, Callable] = {}
+    results: dict[str, CandidateResult] = {}
+    for name, build in builders.items():
+        start = time.perf_counter()
+        try:
+            runner = build()
+            output = runner(*args)
+        except Exception as exc:  # a candidate that cannot build is simply not chosen
+            results[name] = CandidateResult(name, f"failed: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+            logger.debug("autotune: %s failed: %s", name, exc)
+            continue
+        build_seconds = time.perf_counter() - start
+        error = (error_fn or relative_error)(output, reference)
+        if not error <= tolerance:
+            results[name] = CandidateResult(name, "inaccurate", relative_error=error, build_seconds=build_seconds)
+            logger.debug("autotune: %s rejected, relative error %.3g > %.3g", name, error, tolerance)
+            continue
+        runners[name] = runner
+        results[name] = CandidateResult(name, "ok", relative_error=error, build_seconds=build_seconds)
+    if not runners:
+        raise RuntimeError("no candidate runner worked: " + "; ".join(r.status for r in results.values()))
+
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    deadline = time.perf_counter() + seconds_per_candidate * len(runners)
+    for round_index in range(max_rounds):
+        for name, runner in runners.items():
+            # Short blocks, each after one untimed call: a runtime's worker threads may still
+            # be spinning from the previous candidate, and the first call pays for waking them.
+            runner(*args)
+            for _ in range(block):
+                start = time.perf_counter()
+                runner(*args)
+                samples[name].append(time.perf_counter() - start)
+        if round_index + 1 >= min_rounds and time.perf_counter() > deadline:
+            break
+    medians = {name: statistics.median(s) * 1e3 for name, s in samples.items()}
+    chosen = min(medians, key=lambda n: medians[n])
+    for name, median in medians.items():
+        r = results[name]
+        results[name] = CandidateResult(name, r.status, median, r.relative_error, r.build_seconds)
+    report = TuneReport(chosen, tuple(results[name] for name in builders))
+    return chosen, runners[chosen], report
