@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
+import enum
+
+from sqlalchemy import JSON, DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 
@@ -47,6 +49,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def str_enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
+    """An enum column stored as its string values with a CHECK constraint: portable across
+    SQLite and PostgreSQL, and readable in plain SQL."""
+    return Enum(cls, name=name, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
 
 
 # JSON on SQLite, JSONB on PostgreSQL (smaller and indexable).

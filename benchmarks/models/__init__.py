@@ -10,11 +10,11 @@ process, which never runs a model itself.
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from benchmarks.registry import discover
 
 if TYPE_CHECKING:
     import torch
@@ -101,17 +101,7 @@ class ModelSpec:
 @functools.cache
 def all_models() -> dict[str, ModelSpec]:
     """Every ``MODEL`` defined by a public module of this package, by name."""
-    found: dict[str, ModelSpec] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        spec = getattr(module, "MODEL", None)
-        if not isinstance(spec, ModelSpec):
-            raise TypeError(f"{module.__name__} defines no MODEL = ModelSpec(...)")
-        if spec.name in found:
-            raise ValueError(f"model name {spec.name!r} defined twice")
-        found[spec.name] = spec
+    found = discover(__name__, __path__, "MODEL", ModelSpec)
     return dict(sorted(found.items()))
 
 

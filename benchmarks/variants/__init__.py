@@ -10,12 +10,12 @@ modules, variant modules import torch only inside those functions.
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.util
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from benchmarks.registry import discover
 
 __all__ = ["PRECISIONS", "Context", "Prepared", "VariantSpec", "all_variants", "get_variant"]
 
@@ -86,17 +86,7 @@ class VariantSpec:
 
 @functools.cache
 def all_variants() -> dict[str, VariantSpec]:
-    found: dict[str, VariantSpec] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        spec = getattr(module, "VARIANT", None)
-        if not isinstance(spec, VariantSpec):
-            raise TypeError(f"{module.__name__} defines no VARIANT = VariantSpec(...)")
-        if spec.name in found:
-            raise ValueError(f"variant name {spec.name!r} defined twice")
-        found[spec.name] = spec
+    found = discover(__name__, __path__, "VARIANT", VariantSpec)
     baseline_first = sorted(found.values(), key=lambda v: (not v.baseline, v.name))
     return {v.name: v for v in baseline_first}
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, UTCDateTime, utcnow
+from db.base import Base, str_enum, UTCDateTime, utcnow
 from db.models.benchmark import Benchmark
 from db.models.commit import Commit
 
@@ -31,9 +31,6 @@ class AlertDirection(enum.StrEnum):
     IMPROVEMENT = "improvement"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-
 
 class AlertGroup(Base):
     __tablename__ = "alert_group"
@@ -43,7 +40,7 @@ class AlertGroup(Base):
     repository_id: Mapped[int] = mapped_column(ForeignKey("repository.id", ondelete="CASCADE"))
     suspect_commit_id: Mapped[int] = mapped_column(ForeignKey("commit.id", ondelete="CASCADE"))
     push_id: Mapped[int | None] = mapped_column(ForeignKey("push.id", ondelete="SET NULL"), nullable=True)
-    state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_group_state"), default=AlertState.OPEN)
+    state: Mapped[AlertState] = mapped_column(str_enum(AlertState, "alert_group_state"), default=AlertState.OPEN)
     assignee: Mapped[str | None] = mapped_column(String(100), nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -67,10 +64,10 @@ class Alert(Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("host.id", ondelete="CASCADE"))
     suspect_commit_id: Mapped[int] = mapped_column(ForeignKey("commit.id", ondelete="CASCADE"))
     last_good_commit_id: Mapped[int | None] = mapped_column(ForeignKey("commit.id", ondelete="SET NULL"), nullable=True)
-    direction: Mapped[AlertDirection] = mapped_column(_enum(AlertDirection, "alert_direction"))
+    direction: Mapped[AlertDirection] = mapped_column(str_enum(AlertDirection, "alert_direction"))
     change_pct: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
-    state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_state"), default=AlertState.OPEN)
+    state: Mapped[AlertState] = mapped_column(str_enum(AlertState, "alert_state"), default=AlertState.OPEN)
     assignee: Mapped[str | None] = mapped_column(String(100), nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, JSONType, UTCDateTime, utcnow
+from db.base import Base, str_enum, JSONType, UTCDateTime, utcnow
 
 
 class Direction(enum.StrEnum):
@@ -42,7 +42,7 @@ class Benchmark(Base):
     metric: Mapped[str] = mapped_column(String(50))  # latency_p50 | throughput ...
     unit: Mapped[str] = mapped_column(String(20))
     direction: Mapped[Direction] = mapped_column(
-        Enum(Direction, name="direction", native_enum=False, length=10, values_callable=lambda e: [m.value for m in e])
+        str_enum(Direction, "direction", length=10)
     )
     family: Mapped[str] = mapped_column(String(50), default="")  # cnn | transformer | recsys | gnn ...
 
@@ -82,7 +82,7 @@ class Result(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Change detection's latest word on this point (updated as later points arrive).
     verdict: Mapped[Verdict | None] = mapped_column(
-        Enum(Verdict, name="verdict", native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        str_enum(Verdict, "verdict"),
         nullable=True,
     )
     change_pct: Mapped[float | None] = mapped_column(Float, nullable=True)

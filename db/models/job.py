@@ -10,10 +10,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.base import Base, JSONType, UTCDateTime, utcnow
+from db.base import Base, str_enum, JSONType, UTCDateTime, utcnow
 from db.models.commit import Commit
 
 
@@ -35,10 +35,6 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Stored as plain strings with a CHECK constraint: portable, and readable in SQL.
-    return Enum(cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-
 
 class Job(Base):
     __tablename__ = "job"
@@ -50,8 +46,8 @@ class Job(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     commit_id: Mapped[int] = mapped_column(ForeignKey("commit.id", ondelete="CASCADE"))
     suite: Mapped[str] = mapped_column(String(50))
-    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "job_kind"), default=JobKind.REGULAR)
-    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), default=JobStatus.QUEUED)
+    kind: Mapped[JobKind] = mapped_column(str_enum(JobKind, "job_kind"), default=JobKind.REGULAR)
+    status: Mapped[JobStatus] = mapped_column(str_enum(JobStatus, "job_status"), default=JobStatus.QUEUED)
     # The queue the job must run on: "bench.any" or "bench.<host>" (confirmations stay on the
     # host that saw the suspect change).
     queue: Mapped[str] = mapped_column(String(120), default="bench.any")
