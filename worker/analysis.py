@@ -43,7 +43,7 @@ BASELINE_VARIANT = "eager"
 NO_CHANGE, SUSPECT, REGRESSION, IMPROVEMENT = (v.value for v in Verdict)
 DETECTOR_CONFIG = detection.DetectorConfig()
 YOUNG_MIN_PRE = 2
-YOUNG_Z_SUSPECT = 2.5
+YOUNG_Z_SUSPECT = 2.0
 YOUNG_CONFIG = dataclasses.replace(DETECTOR_CONFIG, min_pre=YOUNG_MIN_PRE,
                                    z_suspect=min(YOUNG_Z_SUSPECT, DETECTOR_CONFIG.z_suspect))
 _SERIES_KINDS = (JobKind.REGULAR, JobKind.BISECT)

@@ -59,7 +59,12 @@ def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, 
             assert r.median > 0 and r.p90 >= r.median and r.p99 >= r.p90 and r.stdev >= 0
         by_sha = {sha: r for sha, r in results}
         verdicts = {i + 1: by_sha[sha].verdict for i, sha in enumerate(shas)}
-        assert verdicts[4] == Verdict.REGRESSION, (verdicts, [(j.kind.value, j.commit.sha[:8], j.summary) for j in jobs.values() if j.kind != JobKind.REGULAR])
+        eager = {sha: r.median for sha, r in s.execute(
+            select(Commit.sha, Result).join(Result, Result.commit_id == Commit.id)
+            .where(Result.benchmark_id != tuned.id)).all()}
+        ratios = [round(by_sha[sha].median / eager[sha], 3) for sha in shas]
+        assert verdicts[4] == Verdict.REGRESSION, (verdicts, ratios, [(j.kind.value, j.commit.sha[:8], j.summary)
+                                                               for j in jobs.values() if j.kind != JobKind.REGULAR])
         assert all(v in (Verdict.NO_CHANGE, None) for i, v in verdicts.items() if i != 4), verdicts
 
         alerts = list(s.scalars(select(Alert)))
