@@ -130,15 +130,13 @@ def run_spec(spec_data: dict[str, Any], workdir: str) -> dict[str, Any]:
         prepared.run()
     setup_s = time.perf_counter() - start
 
-    step = prepared.run
-    if spec.mode == "generate":
-        def step() -> dict[str, float]:
-            prefill_s, decode_s, tokens = prepared.run()
-            return {"prefill_ms": prefill_s * 1e3,
-                    "decode_ms_per_token": decode_s * 1e3 / max(1, tokens - 1),
-                    "tokens": tokens * workload.batch_size}
+    def generate_step() -> dict[str, float]:
+        prefill_s, decode_s, tokens = prepared.run()
+        return {"prefill_ms": prefill_s * 1e3,
+                "decode_ms_per_token": decode_s * 1e3 / max(1, tokens - 1),
+                "tokens": tokens * workload.batch_size}
 
-    timing = time_iterations(step, spec.policy)
+    timing = time_iterations(generate_step if spec.mode == "generate" else prepared.run, spec.policy)
     return {
         "status": "ok",
         "error": None,

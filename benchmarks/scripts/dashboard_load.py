@@ -79,7 +79,6 @@ def environment() -> dict[str, str]:
         isa = " ".join(sorted(f for f in flags.split(":", 1)[1].split() if f.startswith(("avx512", "amx", "avx2"))))
     except (OSError, StopIteration):
         isa = "unknown"
-    import flask
     import sqlalchemy
     from importlib.metadata import version
 

@@ -250,7 +250,7 @@ def bf16_child(variant: str, layers: int, steps: int) -> None:
 
 def bench_bf16(repeats: int, layers: int) -> None:
     variants = ["fp32 model", "bf16 + fp32 master", "optlib split"]
-    print(f"\n## bf16 training step (autocast forward + backward + AdamW step), batch 4 x 64 tokens\n")
+    print("\n## bf16 training step (autocast forward + backward + AdamW step), batch 4 x 64 tokens\n")
     rows = []
     for variant in variants:
         out = subprocess.run([sys.executable, __file__, "--bf16-child", variant,

@@ -52,28 +52,26 @@ def _run(work):  # type: ignore[no-untyped-def]
         raise ApiError(exc.status, str(exc)) from None
 
 
-@bp.patch("/alert-groups/" + ID.format("group_id"))
-def patch_alert_group(group_id: int):  # type: ignore[no-untyped-def]
+def _triage(apply, target_id: int):  # type: ignore[no-untyped-def]
+    """Apply a triage change (state, assignee, notes) to an alert or an alert group."""
     who = token_label(require_token())
     change = parse_triage(json_object())
 
     def work(session: Session) -> dict[str, Any]:
-        group = triage_group(session, group_id, change, who)
-        return {"id": group.id, "state": group.state.value, "assignee": group.assignee, "notes": group.notes}
+        row = apply(session, target_id, change, who)
+        return {"id": row.id, "state": row.state.value, "assignee": row.assignee, "notes": row.notes}
 
     return jsonify(_run(work))
+
+
+@bp.patch("/alert-groups/" + ID.format("group_id"))
+def patch_alert_group(group_id: int):  # type: ignore[no-untyped-def]
+    return _triage(triage_group, group_id)
 
 
 @bp.patch("/alerts/" + ID.format("alert_id"))
 def patch_alert(alert_id: int):  # type: ignore[no-untyped-def]
-    who = token_label(require_token())
-    change = parse_triage(json_object())
-
-    def work(session: Session) -> dict[str, Any]:
-        alert = triage_alert(session, alert_id, change, who)
-        return {"id": alert.id, "state": alert.state.value, "assignee": alert.assignee, "notes": alert.notes}
-
-    return jsonify(_run(work))
+    return _triage(triage_alert, alert_id)
 
 
 @bp.post("/jobs/" + ID.format("job_id") + "/rerun")

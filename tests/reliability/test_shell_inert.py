@@ -17,7 +17,6 @@ from dashboard import create_app
 from dashboard.github import signature_for
 from db.models import Push, Repository
 from db.session import make_engine, make_session_factory, session_scope
-from perfhud.settings import load_settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github-webhooks"
 SECRET = "inert-secret-0123456789abcdef"

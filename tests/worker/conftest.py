@@ -247,12 +247,27 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def job_reader(settings: Settings, job_id: int) -> Callable[[], object]:
+    """``read() -> Job``: the job's row as it is now, read in a fresh transaction each call."""
+    from db.models import Job
+    from db.session import make_engine, make_session_factory, session_scope
+
+    factory = make_session_factory(make_engine(settings.database_url))
+
+    def read() -> Job:
+        with session_scope(factory) as s:
+            return s.get(Job, job_id)
+
+    return read
+
+
 class Kit:
     """The helpers above, handed to tests as a fixture (test modules here are not a package)."""
 
     CommitSpec = CommitSpec
     wait_for = staticmethod(wait_for)
     pid_alive = staticmethod(pid_alive)
+    job_reader = staticmethod(job_reader)
 
 
 @pytest.fixture

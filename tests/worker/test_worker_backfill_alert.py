@@ -18,9 +18,7 @@ def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, 
     specs = [kit.CommitSpec(work=SLOW if i >= 4 else FAST, samples=31) for i in range(1, 7)]
     repo_path, shas = git_repo(specs)
     settings = stack.settings
-    from db.migrate import upgrade
 
-    upgrade(settings.database_url)
     add_repository(settings, "acme/tiny", str(repo_path))
     job_ids = backfill(settings, "acme/tiny", last=6)
     assert len(job_ids) == 6

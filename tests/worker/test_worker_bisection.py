@@ -22,9 +22,7 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
     # request heads, say): the change lies somewhere in 6..8, and 6 and 7 were never measured.
     repo_path, shas = git_repo([kit.CommitSpec(work=SLOW if i >= 6 else FAST) for i in range(1, 11)])
     settings = stack.settings
-    from db.migrate import upgrade
 
-    upgrade(settings.database_url)
     add_repository(settings, "acme/tiny", str(repo_path))
     assert len(backfill(settings, "acme/tiny", rev_range=f"{shas[0]}..{shas[4]}")) == 4
     factory = make_session_factory(make_engine(settings.database_url))

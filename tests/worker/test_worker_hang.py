@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from db.migrate import upgrade
 from db.models import Job, JobStatus, Result
 from db.session import make_engine, make_session_factory, session_scope
 from worker.backfill import backfill
@@ -20,7 +19,6 @@ def test_hung_suite_is_killed_and_next_job_runs(stack, git_repo, workers, kit, t
         kit.CommitSpec(),
     ])
     settings = stack.settings
-    upgrade(settings.database_url)
     add_repository(settings, "acme/tiny", str(repo_path))
     hung_id, next_id = backfill(settings, "acme/tiny", last=2)
     engine = make_engine(settings.database_url)
@@ -53,19 +51,12 @@ def test_commit_without_perfhud_toml_fails_its_job(stack, git_repo, workers, kit
     subprocess.run(["git", "-C", str(repo_path), "rm", "-q", "perfhud.toml"], check=True)
     subprocess.run(["git", "-C", str(repo_path), "commit", "-q", "-m", "drop config"], check=True)
     settings = stack.settings
-    upgrade(settings.database_url)
     add_repository(settings, "acme/tiny", str(repo_path))
     (job_id,) = backfill(settings, "acme/tiny", last=1)
-    engine = make_engine(settings.database_url)
-    factory = make_session_factory(engine)
-
-    def job() -> Job:
-        with session_scope(factory) as s:
-            return s.get(Job, job_id)
+    job = kit.job_reader(settings, job_id)
 
     worker = workers.start(stack)
     kit.wait_for(lambda: job().status.finished, 60, "the job to finish", worker)
     assert job().status == JobStatus.FAILED
     assert job().error == "this commit has no perfhud.toml at the repository root; nothing to run"
     assert worker.alive()
-    engine.dispose()

@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, func, select
 
-from db.migrate import upgrade
 from db.models import Commit, Host, Job, JobKind, JobStatus, Repository, Result
 from db.session import make_engine, make_session_factory, run_in_transaction, session_scope
 from perfhud.settings import load_settings
@@ -175,7 +174,6 @@ def test_bad_results_files_are_refused_and_nothing_is_stored(stack, workers, kit
     kinds = list(_BAD_RESULTS)
     repo, shas = _bad_results_repo(tmp_path, kinds)
     settings = stack.settings
-    upgrade(settings.database_url)
     add_repository(settings, "acme/bad", str(repo))
     job_ids = backfill(settings, "acme/bad", last=len(kinds))
     factory = make_session_factory(make_engine(settings.database_url))

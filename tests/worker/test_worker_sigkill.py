@@ -8,8 +8,7 @@ import signal
 
 from sqlalchemy import func, select
 
-from db.migrate import upgrade
-from db.models import Job, JobStatus, Result
+from db.models import JobStatus, Result
 from db.session import make_engine, make_session_factory, session_scope
 from worker.backfill import backfill
 from worker.publish import publish_jobs, send_job_messages
@@ -21,15 +20,11 @@ def test_sigkill_mid_job_then_restart_completes_once(stack, git_repo, workers, k
     marker.mkdir()
     repo_path, shas = git_repo([kit.CommitSpec(marker_dir=marker)])
     settings = stack.settings
-    upgrade(settings.database_url)
     add_repository(settings, "acme/tiny", str(repo_path))
     (job_id,) = backfill(settings, "acme/tiny", last=1)
+    job = kit.job_reader(settings, job_id)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
-
-    def job() -> Job:
-        with session_scope(factory) as s:
-            return s.get(Job, job_id)
 
     started = marker / "started"
     first = workers.start(stack)
