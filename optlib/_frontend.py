@@ -24,7 +24,8 @@ from optlib._log import logger, warn_once
 from optlib._module import OptimizedModule, input_signature
 from optlib.config import OptimizeConfig
 from optlib.passes import backends as runtime_backends
-from optlib.passes.autotune import add_thread_variants, relative_error, select_fastest, split_threads
+from optlib.passes import tune_cache
+from optlib.passes.autotune import add_thread_variants, relative_error, select_fastest_cached, split_threads
 from optlib.passes.dropout import replace_dropout_with_identity
 from optlib.passes.fold_bn import fold_conv_bn, fold_linear_bn
 from optlib.passes.compilers import as_args, autocast_context, build_inductor, build_torchscript
@@ -247,8 +248,10 @@ def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module
     if cfg.backend == "auto":
         builders = add_thread_variants(builders, _OPENMP & set(builders), torch.get_num_threads())
     tolerance = FP32_TOLERANCE if fp32 else BF16_TOLERANCE
+    key = tune_cache.tune_key(f"graph_mode:{cfg.channels_last}:{cfg.weights_prepack}", graph_input, args,
+                              cfg.dtype, builders) if cfg.tune_cache and len(builders) > 1 else None
     try:
-        chosen, runner, report = select_fastest(builders, args, reference, tolerance, cfg.tune_seconds)
+        chosen, runner, report = select_fastest_cached(key, builders, args, reference, tolerance, cfg.tune_seconds)
     except RuntimeError as exc:
         warn_once(f"graph_mode:{cfg.backend}", f"optlib: pass graph_mode ({cfg.backend}) failed and was skipped, "
                                                f"the eager module runs instead: {exc}")

@@ -62,7 +62,8 @@ class OptimizeConfig:
     ``backend`` picks the graph-mode runner: ``"auto"`` measures every available candidate on
     ``sample_input`` at optimize time and keeps the fastest whose outputs match eager (without
     a sample input it compiles lazily with inductor). ``tune_seconds`` bounds the time spent
-    timing each candidate.
+    timing each candidate. ``tune_cache`` reuses the choice an earlier run made on this
+    machine for the same model, shapes, dtype and threads (see ``optlib.passes.tune_cache``).
     """
 
     level: str = "O1"
@@ -79,6 +80,7 @@ class OptimizeConfig:
     fuse_update_step: bool | None = None
     backend: str = "auto"
     tune_seconds: float = 1.0
+    tune_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -90,8 +92,9 @@ class OptimizeConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{name} must be True, False or None, got {value!r}")
-        if not isinstance(self.inplace, bool):
-            raise ValueError(f"inplace must be True or False, got {self.inplace!r}")
+        for name in ("inplace", "tune_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not isinstance(self.tune_seconds, (int, float)) or self.tune_seconds <= 0:
             raise ValueError(f"tune_seconds must be a positive number, got {self.tune_seconds!r}")
 

@@ -36,6 +36,15 @@ def service_missing(name: str, variable: str, url: str, error: BaseException) ->
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_optlib_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """optlib's tuning choices (also those of benchmark subprocesses) go to this session's own
+    folder, never to the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPTLIB_CACHE_DIR", str(tmp_path_factory.mktemp("optlib-cache")))
+        yield
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 

@@ -20,6 +20,13 @@ from typing import Any
 import torch
 
 from optlib._log import logger
+from optlib.passes import tune_cache
+
+
+# How far behind the leader's median a candidate may be and stay in the timing race: after
+# the first round (three calls, noisy) only hopeless ones go; after ``min_rounds`` the rest.
+_DROP_AFTER_FIRST = 2.0
+_DROP_AFTER_MIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -31,22 +38,31 @@ class CandidateResult:
     median_ms: float | None = None
     relative_error: float | None = None
     build_seconds: float | None = None
+    timed_calls: int | None = None
 
 
 @dataclass(frozen=True)
 class TuneReport:
+    """The measurement behind a choice; ``cached`` when it was made by an earlier run."""
+
     chosen: str
     candidates: tuple[CandidateResult, ...]
+    cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chosen": self.chosen, "candidates": [asdict(c) for c in self.candidates]}
+        return {"chosen": self.chosen, "cached": self.cached, "candidates": [asdict(c) for c in self.candidates]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], cached: bool = False) -> TuneReport:
+        return cls(data["chosen"], tuple(CandidateResult(**c) for c in data.get("candidates", ())), cached)
 
     def summary(self) -> str:
         parts = []
         for c in self.candidates:
             detail = f"{c.median_ms:.3f} ms" if c.median_ms is not None else c.status
             parts.append(f"{c.name}={detail}")
-        return f"chose {self.chosen} ({', '.join(parts)})"
+        origin = " (measured by an earlier run)" if self.cached else ""
+        return f"chose {self.chosen}{origin} ({', '.join(parts)})"
 
 
 def flatten_tensors(value: Any) -> list[torch.Tensor]:
@@ -137,6 +153,24 @@ def add_thread_variants(builders: dict[str, Callable[[], Callable]], openmp: set
     return out
 
 
+def build_checked(name: str, build: Callable[[], Callable], args: tuple, reference: Any, tolerance: float,
+                  error_fn: Callable[[Any, Any], float] | None = None) -> tuple[CandidateResult, Callable | None]:
+    """Build one candidate and check its output; the runner is ``None`` if it failed or is inaccurate."""
+    start = time.perf_counter()
+    try:
+        runner = build()
+        output = runner(*args)
+    except Exception as exc:  # a candidate that cannot build is simply not chosen
+        logger.debug("autotune: %s failed: %s", name, exc)
+        return CandidateResult(name, f"failed: {type(exc).__name__}: {exc}".splitlines()[0][:300]), None
+    build_seconds = time.perf_counter() - start
+    error = (error_fn or relative_error)(output, reference)
+    if not error <= tolerance:
+        logger.debug("autotune: %s rejected, relative error %.3g > %.3g", name, error, tolerance)
+        return CandidateResult(name, "inaccurate", relative_error=error, build_seconds=build_seconds), None
+    return CandidateResult(name, "ok", relative_error=error, build_seconds=build_seconds), runner
+
+
 def select_fastest(
     builders: Mapping[str, Callable[[], Callable]],
     args: tuple,
@@ -158,29 +192,18 @@ def select_fastest(
     runners: dict[str, Callable] = {}
     results: dict[str, CandidateResult] = {}
     for name, build in builders.items():
-        start = time.perf_counter()
-        try:
-            runner = build()
-            output = runner(*args)
-        except Exception as exc:  # a candidate that cannot build is simply not chosen
-            results[name] = CandidateResult(name, f"failed: {type(exc).__name__}: {exc}".splitlines()[0][:300])
-            logger.debug("autotune: %s failed: %s", name, exc)
-            continue
-        build_seconds = time.perf_counter() - start
-        error = (error_fn or relative_error)(output, reference)
-        if not error <= tolerance:
-            results[name] = CandidateResult(name, "inaccurate", relative_error=error, build_seconds=build_seconds)
-            logger.debug("autotune: %s rejected, relative error %.3g > %.3g", name, error, tolerance)
-            continue
-        runners[name] = runner
-        results[name] = CandidateResult(name, "ok", relative_error=error, build_seconds=build_seconds)
+        result, runner = build_checked(name, build, args, reference, tolerance, error_fn)
+        results[name] = result
+        if runner is not None:
+            runners[name] = runner
     if not runners:
         raise RuntimeError("no candidate runner worked: " + "; ".join(r.status for r in results.values()))
 
     samples: dict[str, list[float]] = {name: [] for name in runners}
     deadline = time.perf_counter() + seconds_per_candidate * len(runners)
+    racing = dict(runners)
     for round_index in range(max_rounds):
-        for name, runner in runners.items():
+        for name, runner in racing.items():
             # Short blocks, each after one untimed call: a runtime's worker threads may still
             # be spinning from the previous candidate, and the first call pays for waking them.
             runner(*args)
@@ -190,10 +213,49 @@ def select_fastest(
                 samples[name].append(time.perf_counter() - start)
         if round_index + 1 >= min_rounds and time.perf_counter() > deadline:
             break
+        # A candidate far behind the leader is out of the race: timing it further only
+        # spends the budget (a 2-thread runner on a busy machine can take seconds per call).
+        leader = min(statistics.median(samples[n]) for n in racing)
+        margin = _DROP_AFTER_FIRST if round_index == 0 else _DROP_AFTER_MIN
+        if round_index == 0 or round_index + 1 >= min_rounds:
+            racing = {n: r for n, r in racing.items() if statistics.median(samples[n]) <= margin * leader}
     medians = {name: statistics.median(s) * 1e3 for name, s in samples.items()}
     chosen = min(medians, key=lambda n: medians[n])
     for name, median in medians.items():
         r = results[name]
-        results[name] = CandidateResult(name, r.status, median, r.relative_error, r.build_seconds)
+        results[name] = CandidateResult(name, r.status, median, r.relative_error, r.build_seconds, len(samples[name]))
     report = TuneReport(chosen, tuple(results[name] for name in builders))
     return chosen, runners[chosen], report
+
+
+def select_fastest_cached(
+    key: str | None,
+    builders: Mapping[str, Callable[[], Callable]],
+    args: tuple,
+    reference: Any,
+    tolerance: float,
+    seconds_per_candidate: float,
+    error_fn: Callable[[Any, Any], float] | None = None,
+) -> tuple[str, Callable, TuneReport]:
+    """:func:`select_fastest`, reusing the choice stored under ``key`` when it still builds and
+    is accurate (only that candidate is built); a fresh choice is stored. ``key`` ``None``
+    measures every candidate and stores nothing."""
+    if key is not None:
+        entry = tune_cache.lookup(key)
+        if entry is not None and entry["chosen"] in builders:
+            chosen = entry["chosen"]
+            result, runner = build_checked(chosen, builders[chosen], args, reference, tolerance, error_fn)
+            if runner is not None:
+                try:
+                    report = TuneReport.from_dict(entry["report"], cached=True)
+                except (KeyError, TypeError):
+                    report = TuneReport(chosen, (result,), cached=True)
+                return chosen, runner, report
+            logger.info("optlib: the cached choice %s no longer works here (%s); measuring every candidate",
+                        chosen, result.status)
+            tune_cache.forget(key)
+    chosen, runner, report = select_fastest(builders, args, reference, tolerance, seconds_per_candidate,
+                                            error_fn=error_fn)
+    if key is not None:
+        tune_cache.store(key, chosen, report.to_dict())
+    return chosen, runner, report

@@ -26,8 +26,8 @@ from optlib.passes.fold_bn import fold_conv_bn, fold_linear_bn
 from optlib.passes.compilers import as_args, quiet_torchscript
 from optlib.quantization.config import QuantConfig, cpu_has_vnni
 from optlib.quantization.modules import (
-    FLOAT_TYPES,
     ObservedModule,
+    float_op,
     observed_qparams,
     to_quantized,
     weight_qparams,
@@ -62,7 +62,7 @@ def _targets(model: nn.Module, config: QuantConfig) -> list[tuple[nn.Module, str
         if isinstance(parent, _FAST_PATH_LAYERS + (nn.MultiheadAttention,)):
             continue
         for name, child in parent.named_children():
-            op = FLOAT_TYPES.get(type(child))
+            op = float_op(child)
             if op is not None and enabled[op]:
                 found.append((parent, name, op))
     return found
@@ -87,7 +87,8 @@ def prepare(model: nn.Module, example_inputs: Any, config: QuantConfig | None = 
     modes = {"conv2d": "static", "linear": linear_mode, "embedding_bag": "weight_only"}
     targets = _targets(prepared, config)
     if not targets:
-        raise ValueError("the model has no Conv2d, Linear or EmbeddingBag that the config quantizes")
+        raise ValueError("the model has no Conv2d, Linear (torch or PyTorch Geometric) or EmbeddingBag that the "
+                         "config quantizes")
     for parent, name, op in targets:
         child = getattr(parent, name)
         observe = True if (static_alternative and op == "linear") else None
@@ -190,12 +191,14 @@ def _observers_paused(prepared: nn.Module):
             module.observing = True
 
 
-def convert(prepared: nn.Module, optimize: bool = True, tune_seconds: float = 1.0) -> nn.Module:
+def convert(prepared: nn.Module, optimize: bool = True, tune_seconds: float = 1.0,
+            tune_cache: bool = True) -> nn.Module:
     """The INT8 model: every module in the recipe replaced by its quantized kernel.
 
     With ``optimize`` (the default) the result is an :class:`optlib.OptimizedModule` that runs
     the quantized model on the fastest accurate runtime measured on ``prepare``'s example
     inputs (its ``.module`` is the plain quantized model); otherwise the plain model.
+    ``tune_cache`` reuses the runtime an earlier run chose for the same quantized model here.
     """
     from optlib.quantization.routing import Variant, route, without_embedding_quantization
 
@@ -218,7 +221,7 @@ def convert(prepared: nn.Module, optimize: bool = True, tune_seconds: float = 1.
         static_model = build(static)
         variants.append(Variant("openvino-static-linear", static_model, "openvino",
                                 without_embedding_quantization(static, build)))
-    return route(variants, args, reference, tune_seconds)
+    return route(variants, args, reference, tune_seconds, tune_cache=tune_cache)
 
 
 def save(quantized: nn.Module, path: str | Path, example_inputs: Any = None) -> None:

@@ -24,6 +24,25 @@ from optlib.quantization.recipe import ModuleRecipe, QParams
 FLOAT_TYPES: dict[type, str] = {nn.Conv2d: "conv2d", nn.Linear: "linear", nn.EmbeddingBag: "embedding_bag"}
 
 
+def _is_pyg_linear(module: nn.Module) -> bool:
+    """PyTorch Geometric's own ``Linear`` (inside GCNConv, SAGEConv, GINConv's MLPs...): the
+    same ``F.linear`` as ``nn.Linear`` once its weight is materialized (it may be lazy)."""
+    cls = type(module)
+    if cls.__name__ != "Linear" or not cls.__module__.startswith("torch_geometric."):
+        return False
+    weight = getattr(module, "weight", None)
+    return (isinstance(weight, torch.Tensor) and not isinstance(weight, nn.parameter.UninitializedParameter)
+            and weight.dim() == 2)
+
+
+def float_op(module: nn.Module) -> str | None:
+    """The op name of a module the INT8 flow can quantize, or ``None``."""
+    op = FLOAT_TYPES.get(type(module))
+    if op is None and _is_pyg_linear(module):
+        return "linear"
+    return op
+
+
 def activation_observer(kind: str, reduce_range: bool) -> nn.Module:
     cls = HistogramObserver if kind == "histogram" else MinMaxObserver
     return cls(dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=reduce_range)
@@ -127,15 +146,17 @@ def _static_conv(conv: nn.Conv2d, recipe: ModuleRecipe) -> nn.Module:
     return QuantizedStatic(q, recipe.input.scale[0], recipe.input.zero_point[0])
 
 
-def _static_linear(linear: nn.Linear, recipe: ModuleRecipe) -> nn.Module:
-    q = nnq.Linear(linear.in_features, linear.out_features, linear.bias is not None)
+def _static_linear(linear: nn.Module, recipe: ModuleRecipe) -> nn.Module:
+    out_features, in_features = linear.weight.shape
+    q = nnq.Linear(in_features, out_features, linear.bias is not None)
     q.set_weight_bias(quantize_weight(linear.weight, recipe.weight), None if linear.bias is None else linear.bias.detach().float())
     q.scale, q.zero_point = recipe.output.scale[0], int(recipe.output.zero_point[0])
     return QuantizedStatic(q, recipe.input.scale[0], recipe.input.zero_point[0])
 
 
-def _dynamic_linear(linear: nn.Linear, recipe: ModuleRecipe) -> nn.Module:
-    q = nnqd.Linear(linear.in_features, linear.out_features, linear.bias is not None, dtype=torch.qint8)
+def _dynamic_linear(linear: nn.Module, recipe: ModuleRecipe) -> nn.Module:
+    out_features, in_features = linear.weight.shape
+    q = nnqd.Linear(in_features, out_features, linear.bias is not None, dtype=torch.qint8)
     q.set_weight_bias(quantize_weight(linear.weight, recipe.weight), None if linear.bias is None else linear.bias.detach().float())
     return q
 

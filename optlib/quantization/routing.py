@@ -24,7 +24,8 @@ from torch import nn
 from optlib._log import logger, warn_once
 from optlib._module import OptimizedModule, input_signature
 from optlib.passes import backends
-from optlib.passes.autotune import add_thread_variants, noise_ratio, select_fastest, split_threads
+from optlib.passes import tune_cache as cache
+from optlib.passes.autotune import add_thread_variants, noise_ratio, select_fastest_cached, split_threads
 from optlib.passes.compilers import quiet_torchscript
 
 _SQNR_SLACK_DB = 1.0
@@ -70,7 +71,7 @@ def _no_grad(build: Callable[[], Callable]) -> Callable[[], Callable]:
     return wrapped
 
 
-def route(variants: list[Variant], args: tuple, reference, seconds: float) -> nn.Module:
+def route(variants: list[Variant], args: tuple, reference, seconds: float, tune_cache: bool = True) -> nn.Module:
     """An :class:`OptimizedModule` holding the fastest accurate variant's model and runner."""
     if any(v.runtime not in RUNTIMES for v in variants):
         raise ValueError(f"unsupported runtime; supported: {', '.join(RUNTIMES)}")
@@ -84,8 +85,10 @@ def route(variants: list[Variant], args: tuple, reference, seconds: float) -> nn
     builders = {v.name: _no_grad(lambda v=v: v.build(args)) for v in available}
     openmp = {v.name for v in available if v.runtime != "openvino"}
     builders = add_thread_variants(builders, openmp, torch.get_num_threads())
+    key = cache.tune_key("int8", variants[0].model, args, None, builders) if tune_cache else None
     try:
-        chosen, runner, report = select_fastest(builders, args, reference, allowed, seconds, error_fn=noise_ratio)
+        chosen, runner, report = select_fastest_cached(key, builders, args, reference, allowed, seconds,
+                                                       error_fn=noise_ratio)
     except RuntimeError as exc:
         warn_once("int8-routing", f"optlib: INT8 runtime selection failed, the eager INT8 model runs: {exc}")
         return OptimizedModule(variants[0].model)

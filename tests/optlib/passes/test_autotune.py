@@ -75,3 +75,12 @@ def test_thread_variants_share_one_build_and_run_at_their_count():
     assert seen == [1, 2, torch.get_num_threads()]
     assert torch.get_num_threads() == before
     assert split_threads("torchscript@2t") == ("torchscript", 2) and split_threads("eager") == ("eager", None)
+
+
+def test_a_hopeless_candidate_leaves_the_timing_race_early():
+    x = torch.ones(3)
+    builders = {"slow": lambda: _runner(0.02), "fast": lambda: _runner(0.0005)}
+    _, _, report = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.3)
+    calls = {c.name: c.timed_calls for c in report.candidates}
+    # Both were timed in the first round; after it only the contender kept running.
+    assert calls["slow"] == 3 and calls["fast"] > 3 * calls["slow"]

@@ -38,6 +38,8 @@ def calibrated(family: str, config: Q.QuantConfig | None = None):
     ("resnet", {"static"}),
     ("bert", {"dynamic"}),
     ("dlrm", {"static", "weight_only"}),
+    ("gcn", {"static"}),  # PyTorch Geometric's own Linear inside GCNConv
+    ("sage", {"static"}),
 ])
 def test_converted_model_keeps_sqnr_above_20_db(family, modes):
     model, args, prepared = calibrated(family)
@@ -146,7 +148,7 @@ print(sorted(model.optlib_recipe["modules"])[0])
 """
 
 
-@pytest.mark.parametrize("family", ["resnet", "dlrm", "bert"])
+@pytest.mark.parametrize("family", ["resnet", "dlrm", "bert", "gcn"])
 def test_saved_model_gives_the_same_outputs_in_a_fresh_process(tmp_path, family):
     model, args, prepared = calibrated(family)
     quantized = Q.convert(prepared, optimize=False)

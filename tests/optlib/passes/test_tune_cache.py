@@ -1,0 +1,144 @@
+"""The tuning cache: a second optimize of the same model builds only the remembered winner; any
+change that could change the winner is a different key; a stale or broken entry is re-measured."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import optlib
+from optlib.passes import tune_cache
+from optlib.passes.autotune import select_fastest_cached
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTLIB_TUNE_CACHE", "1")
+    monkeypatch.setenv("OPTLIB_CACHE_DIR", str(tmp_path))
+    return tmp_path / "tune"
+
+
+class _Counting:
+    """Builders that count how often each candidate was built."""
+
+    def __init__(self, **outputs_offset: float) -> None:
+        self.built: list[str] = []
+        self.offsets = outputs_offset
+
+    def builders(self):
+        def make(name):
+            def build():
+                self.built.append(name)
+                return lambda x: x * 2 + self.offsets.get(name, 0.0)
+            return build
+        return {name: make(name) for name in ("a", "b", "c")}
+
+
+def test_second_selection_builds_only_the_remembered_winner(cache):
+    x = torch.ones(4)
+    first = _Counting()
+    chosen, _, report = select_fastest_cached("k1", first.builders(), (x,), x * 2, 1e-4, 0.01)
+    assert sorted(first.built) == ["a", "b", "c"] and not report.cached
+    assert json.loads((cache / "k1.json").read_text())["chosen"] == chosen
+
+    second = _Counting()
+    again, runner, report = select_fastest_cached("k1", second.builders(), (x,), x * 2, 1e-4, 0.01)
+    assert (again, second.built, report.cached) == (chosen, [chosen], True)
+    torch.testing.assert_close(runner(x), x * 2)
+    assert "earlier run" in report.summary()
+
+
+def test_a_remembered_winner_that_is_now_wrong_is_forgotten_and_remeasured(cache):
+    x = torch.ones(4)
+    cache.mkdir(parents=True)
+    (cache / "k2.json").write_text(json.dumps({"chosen": "a", "report": {"chosen": "a", "candidates": []}}))
+    counting = _Counting(a=1.0)  # "a" now gives a wrong answer
+    chosen, _, report = select_fastest_cached("k2", counting.builders(), (x,), x * 2, 1e-4, 0.01)
+    assert chosen in ("b", "c") and not report.cached
+    assert counting.built.count("a") == 2  # the cached try, then the full measurement
+    assert json.loads((cache / "k2.json").read_text())["chosen"] == chosen
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"chosen": 3}), json.dumps(["a"])])
+def test_a_corrupt_entry_is_ignored_and_replaced(cache, content):
+    x = torch.ones(4)
+    cache.mkdir(parents=True)
+    (cache / "k3.json").write_text(content)
+    counting = _Counting()
+    chosen, _, report = select_fastest_cached("k3", counting.builders(), (x,), x * 2, 1e-4, 0.01)
+    assert sorted(counting.built) == ["a", "b", "c"] and not report.cached
+    assert json.loads((cache / "k3.json").read_text())["chosen"] == chosen
+
+
+def test_turned_off_by_the_environment(cache, monkeypatch):
+    monkeypatch.setenv("OPTLIB_TUNE_CACHE", "0")
+    assert tune_cache.cache_dir() is None
+    x = torch.ones(4)
+    select_fastest_cached(None, _Counting().builders(), (x,), x * 2, 1e-4, 0.01)
+    assert not cache.exists()
+
+
+def _mlp(hidden: int = 16) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 4)).eval()
+
+
+class _Scaled(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, 4)
+        self.factor = factor
+
+    def forward(self, x):
+        return self.linear(x) * self.factor
+
+
+class _ScaledTwice(_Scaled):
+    def forward(self, x):
+        return self.linear(x) * self.factor * 2
+
+
+def test_key_follows_what_can_change_the_winner():
+    x = torch.randn(2, 8)
+    names = ("eager", "torchscript")
+    base = tune_cache.tune_key("s", _mlp(), (x,), None, names)
+    trained = _mlp()
+    with torch.no_grad():
+        trained[0].weight.add_(1.0)
+    assert tune_cache.tune_key("s", trained, (x,), None, names) == base  # values do not matter
+    assert tune_cache.tune_key("s", _mlp(32), (x,), None, names) != base  # shapes do
+    assert tune_cache.tune_key("s", _mlp(), (torch.randn(3, 8),), None, names) != base
+    assert tune_cache.tune_key("s", _mlp(), (x,), torch.bfloat16, names) != base
+    assert tune_cache.tune_key("s", _mlp(), (x,), None, names[:1]) != base
+    assert tune_cache.tune_key("other", _mlp(), (x,), None, names) != base
+    # The model's code is part of it: the same structure with another forward is another model.
+    assert tune_cache.tune_key("s", _Scaled(1.0), (x,), None, names) != \
+        tune_cache.tune_key("s", _ScaledTwice(1.0), (x,), None, names)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1 if previous > 1 else 2)
+    try:
+        assert tune_cache.tune_key("s", _mlp(), (x,), None, names) != base
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_optimize_reuses_its_choice_and_says_so(cache):
+    x = torch.randn(4, 8)
+    model = _mlp()
+    first = optlib.optimize(model, sample_input=x, tune_seconds=0.05)
+    assert first.tune_report is not None and not first.tune_report.cached
+    assert len(list(cache.glob("*.json"))) == 1
+    second = optlib.optimize(model, sample_input=x, tune_seconds=0.05)
+    assert second.tune_report.cached and second.tune_report.chosen == first.tune_report.chosen
+    with torch.no_grad():
+        torch.testing.assert_close(second(x), model(x), rtol=1e-4, atol=1e-5)
+    fresh = optlib.optimize(model, sample_input=x, config=optlib.OptimizeConfig(tune_seconds=0.05, tune_cache=False))
+    assert not fresh.tune_report.cached
+
+
+def test_tune_cache_must_be_a_bool():
+    with pytest.raises(ValueError, match="tune_cache must be True or False"):
+        optlib.OptimizeConfig(tune_cache="yes")
