@@ -27,6 +27,8 @@ from optlib.passes import tune_cache
 # the first round (three calls, noisy) only hopeless ones go; after ``min_rounds`` the rest.
 _DROP_AFTER_FIRST = 2.0
 _DROP_AFTER_MIN = 1.25
+# Medians closer than this to the fastest count as a tie (broken by preference order).
+_TIE_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,8 @@ def select_fastest(
     ``builders`` maps a name to a zero-argument function that builds the candidate runner
     (which is then called as ``runner(*args)``). ``error_fn(output, reference)`` measures a
     candidate's error (default :func:`relative_error`). Insertion order is the preference order on
-    ties, so list the simplest candidate first. Raises ``RuntimeError`` when none works.
+    ties (medians within 2 %), so list the simplest candidate first. Raises ``RuntimeError`` when
+    none works.
     """
     runners: dict[str, Callable] = {}
     results: dict[str, CandidateResult] = {}
@@ -220,7 +223,10 @@ def select_fastest(
         if round_index == 0 or round_index + 1 >= min_rounds:
             racing = {n: r for n, r in racing.items() if statistics.median(samples[n]) <= margin * leader}
     medians = {name: statistics.median(s) * 1e3 for name, s in samples.items()}
-    chosen = min(medians, key=lambda n: medians[n])
+    fastest = min(medians.values())
+    # A win inside the timing noise is no win: the earliest-listed (simplest) candidate within
+    # the margin is kept, so that a model does not flip between runners from one run to the next.
+    chosen = next(n for n in medians if medians[n] <= fastest * (1 + _TIE_MARGIN))
     for name, median in medians.items():
         r = results[name]
         results[name] = CandidateResult(name, r.status, median, r.relative_error, r.build_seconds, len(samples[name]))

@@ -84,3 +84,13 @@ def test_a_hopeless_candidate_leaves_the_timing_race_early():
     calls = {c.name: c.timed_calls for c in report.candidates}
     # Both were timed in the first round; after it only the contender kept running.
     assert calls["slow"] == 3 and calls["fast"] > 3 * calls["slow"]
+
+
+def test_a_win_inside_the_noise_margin_goes_to_the_candidate_listed_first():
+    x = torch.ones(3)
+    # "simple" and "fancy" take the same time: the tie goes to the one listed first, in
+    # either order, instead of to whichever the noise favoured.
+    for order in (("simple", "fancy"), ("fancy", "simple")):
+        builders = {name: (lambda: _runner(0.02)) for name in order}
+        chosen, _, _ = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.05)
+        assert chosen == order[0]
