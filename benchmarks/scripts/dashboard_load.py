@@ -11,8 +11,14 @@
    of earlier deliveries; bounded by ``--deliveries`` and ``--webhook-seconds``. Reports
    deliveries/s and latency percentiles, then checks that each delivery made exactly one set
    of jobs, each repeat made none, and that the web processes published one message per job.
-   ``--app-dir`` serves another checkout of the dashboard (to compare two versions on one
-   store).
+   ``--app-dir`` serves another checkout of the dashboard; given more than once, each
+   checkout is served in turn on the same store (``--rounds`` times, alternating) and the
+   table has a row per run, so two versions are compared side by side under the same load.
+   ``--gunicorn-args="FLAGS"`` passes flags to gunicorn (the ``=`` keeps a leading ``--`` from
+   being read as an option); given more than once, each set is a variant served in turn like a
+   checkout (e.g. ``--gunicorn-args=--preload --gunicorn-args="--preload --threads 2"``).
+   ``--webhook-only`` seeds a tiny store and skips step 2 (what a delivery writes does not
+   depend on the store's size).
 
 Usage::
 
@@ -272,9 +278,9 @@ def post(port: int, body: bytes, delivery: str) -> tuple[int, float]:
     return status, (time.perf_counter() - started) * 1000
 
 
-def run_gunicorn(env: dict[str, str], port: int, app_dir: Path) -> subprocess.Popen:
+def run_gunicorn(env: dict[str, str], port: int, app_dir: Path, extra: list[str]) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-           "--log-level", "warning", "--chdir", str(app_dir), "dashboard.wsgi:app"]
+           "--log-level", "warning", "--chdir", str(app_dir), *extra, "dashboard.wsgi:app"]
     env = {**env, "PYTHONPATH": str(app_dir)}
     proc = subprocess.Popen(cmd, env=env, cwd=app_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
@@ -406,6 +412,51 @@ def time_both_schemas(url: str, settings, bench_ids: list[int], repeats: int) ->
         work.dispose()
 
 
+def webhook_run(args: argparse.Namespace, url: str, data_dir: Path, app_dir: Path, flags: list[str],
+                rng: random.Random) -> tuple[dict[str, dict[str, object]], dict[str, float], bool]:
+    """Serve ``app_dir`` under gunicorn with ``flags``, run both phases on a branch of its own, stop it and
+    check the outcome; returns the phases, the CPU per delivery and whether the check passed."""
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    branch = f"load-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {**os.environ, "PERFHUD_DATA_DIR": str(data_dir), "PERFHUD_DATABASE_URL": url,
+           "PERFHUD_WEBHOOK_SECRET": SECRET, "PERFHUD_BROKER_URL": args.redis_url, "PERFHUD_SUITES": "ci"}
+    gunicorn = run_gunicorn(env, port, app_dir, flags)
+    try:
+        warm = set()
+        for i in range(20):  # warm both workers (imports, connection pools, broker connection)
+            delivery = f"warm-{uuid.uuid4()}"
+            post(port, push_body(i, "0" * 40, branch)[0], delivery)
+            warm.add(delivery)
+        cpu_before = cpu_seconds(gunicorn.pid)
+        phases = {
+            f"closed loop, {args.concurrency} clients": webhook_phase(
+                port, count=args.deliveries, seconds=args.webhook_seconds, concurrency=args.concurrency,
+                rate=None, duplicate_share=args.duplicate_share, rng=rng, branch=branch),
+            f"open loop at {args.rate:.0f}/s": webhook_phase(
+                port, count=min(args.deliveries, int(args.rate * args.webhook_seconds)),
+                seconds=args.webhook_seconds + 5, concurrency=64, rate=args.rate,
+                duplicate_share=args.duplicate_share, rng=rng, branch=branch),
+        }
+        cpu_after = cpu_seconds(gunicorn.pid)
+        answered = sum(int(r["sent"]) for r in phases.values())  # type: ignore[call-overload]
+        per = {k: (cpu_after[k] - cpu_before[k]) * 1000 / answered for k in cpu_after} if cpu_after else {}
+        unique = set(warm)
+        for r in phases.values():
+            unique |= r["unique_deliveries"]  # type: ignore[arg-type]
+        print(f"\n{app_dir} {' '.join(flags)}:")
+        ok = check_webhook_outcome(url, args.redis_url, branch, unique, settle_s=30.0)
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        try:
+            gunicorn.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+    return phases, per, ok
+
+
 def check_webhook_outcome(url: str, redis_url: str, branch: str, deliveries: set[str],
                           settle_s: float) -> bool:
     """Exactly one push and one job per unique delivery of this run, none for a repeat; and one
@@ -439,7 +490,7 @@ def check_webhook_outcome(url: str, redis_url: str, branch: str, deliveries: set
         check.dispose()
     messages = redis.Redis.from_url(redis_url).llen("bench.any")
     expected = len(deliveries)
-    print(f"\nexactly-once check: {recorded} deliveries recorded, {pushes} pushes and {jobs} jobs on {branch!r} "
+    print(f"exactly-once check: {recorded} deliveries recorded, {pushes} pushes and {jobs} jobs on {branch!r} "
           f"(expected {expected} of each: unique deliveries incl. warm-up); "
           f"duplicate jobs per (commit, suite, queue): {dup_jobs}")
     print(f"outbox: {published} of {jobs} jobs stamped published, {messages} messages in bench.any")
@@ -468,11 +519,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicate-share", type=float, default=0.1)
     parser.add_argument("--keep", action="store_true", help="keep the load database (its name is printed)")
     parser.add_argument("--database", help="reuse a database kept by an earlier run (--keep) instead of seeding")
-    parser.add_argument("--app-dir", type=Path, default=Path(__file__).resolve().parents[2],
-                        help="the checkout whose dashboard gunicorn serves (default: this one)")
+    parser.add_argument("--app-dir", type=Path, action="append",
+                        help="a checkout whose dashboard gunicorn serves (default: this one); repeat to compare")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each checkout and flag set, alternating")
+    parser.add_argument("--gunicorn-args", action="append",
+                        help='extra gunicorn flags, e.g. --gunicorn-args="--preload --threads 2"; repeat to compare variants')
+    parser.add_argument("--webhook-only", action="store_true",
+                        help="seed a tiny store (20 commits x 4 benchmarks x 1 host) and skip the page timings")
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-webhook", action="store_true")
     args = parser.parse_args(argv)
+    if args.webhook_only:
+        args.commits, args.benchmarks, args.hosts, args.skip_pages = 20, 4, 1, True
+    app_dirs = [d.resolve() for d in (args.app_dir or [Path(__file__).resolve().parents[2]])]
 
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
@@ -492,7 +551,6 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     data_dir = Path(os.environ.get("TMPDIR", "/tmp")) / name
-    gunicorn: subprocess.Popen | None = None
     try:
         upgrade(url)
         print("environment: " + ", ".join(f"{k}={v}" for k, v in env_info.items()))
@@ -516,54 +574,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.skip_webhook:
             return 0
 
-        import redis
-
-        redis.Redis.from_url(args.redis_url).flushdb()
-        branch = f"load-{uuid.uuid4().hex[:8]}"
-        port = free_port()
-        env = {**os.environ, "PERFHUD_DATA_DIR": str(data_dir), "PERFHUD_DATABASE_URL": url,
-               "PERFHUD_WEBHOOK_SECRET": SECRET, "PERFHUD_BROKER_URL": args.redis_url, "PERFHUD_SUITES": "ci"}
-        gunicorn = run_gunicorn(env, port, args.app_dir.resolve())
-        warm = set()
-        for i in range(20):  # warm both workers (imports, connection pools, broker connection)
-            delivery = f"warm-{uuid.uuid4()}"
-            post(port, push_body(i, "0" * 40, branch)[0], delivery)
-            warm.add(delivery)
-        cpu_before = cpu_seconds(gunicorn.pid)
-        phases = {
-            f"closed loop, {args.concurrency} clients": webhook_phase(
-                port, count=args.deliveries, seconds=args.webhook_seconds, concurrency=args.concurrency,
-                rate=None, duplicate_share=args.duplicate_share, rng=rng, branch=branch),
-            f"open loop at {args.rate:.0f}/s": webhook_phase(
-                port, count=min(args.deliveries, int(args.rate * args.webhook_seconds)),
-                seconds=args.webhook_seconds + 5, concurrency=64, rate=args.rate,
-                duplicate_share=args.duplicate_share, rng=rng, branch=branch),
-        }
-        cpu_after = cpu_seconds(gunicorn.pid)
-        print(f"\nwebhook under gunicorn (2 sync workers, 127.0.0.1) serving {args.app_dir}, one new commit per "
-              f"delivery, {args.duplicate_share:.0%} repeated deliveries")
-        print(f"{'phase':<28} {'sent':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'load':>5}  statuses")
-        for phase, r in phases.items():
-            print(f"{phase:<28} {r['sent']:>6} {r['per_s']:>8.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f}"
-                  f" {r['load']:>5.1f}  {r['statuses']}")
-        answered = sum(int(r["sent"]) for r in phases.values())  # type: ignore[call-overload]
-        if cpu_after:
-            # What one delivery costs the machine: the ceiling on deliveries/s is the CPU the
-            # machine can give these processes divided by this.
-            per = {k: (cpu_after[k] - cpu_before[k]) * 1000 / answered for k in cpu_after}
-            print("CPU per delivery (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in per.items())
-                  + f"; total {sum(per.values()):.2f}")
-        unique = set(warm)
-        for r in phases.values():
-            unique |= r["unique_deliveries"]  # type: ignore[arg-type]
-        return 0 if check_webhook_outcome(url, args.redis_url, branch, unique, settle_s=30.0) else 1
+        variants = [(app_dir, flags.split()) for app_dir in app_dirs for flags in (args.gunicorn_args or [""])]
+        runs = [(f"{str(app_dir)[-20:]} {' '.join(flags)}".strip(), webhook_run(args, url, data_dir, app_dir, flags, rng))
+                for _ in range(args.rounds) for app_dir, flags in variants]
+        width = max(len(label) for label, _ in runs)
+        print(f"\nwebhook under gunicorn (2 workers, 127.0.0.1), one new commit per delivery, "
+              f"{args.duplicate_share:.0%} repeated deliveries; load = 1-minute load average on {os.cpu_count()} CPUs")
+        print(f"{'checkout and flags':<{width}} {'phase':<28} {'sent':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+              f" {'max ms':>8} {'load':>5}  statuses")
+        for label, (phases, _, _) in runs:
+            for phase, r in phases.items():
+                print(f"{label:<{width}} {phase:<28} {r['sent']:>6} {r['per_s']:>8.1f} {r['p50']:>8.1f}"
+                      f" {r['p99']:>8.1f} {r['max']:>8.1f} {r['load']:>5.1f}  {r['statuses']}")
+        # What one delivery costs the machine: the ceiling on deliveries/s is the CPU the
+        # machine can give these processes divided by this.
+        for label, (_, per, _) in runs:
+            if per:
+                print(f"CPU per delivery (ms), {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items())
+                      + f"; total {sum(per.values()):.2f}")
+        return 0 if all(ok for _, (_, _, ok) in runs) else 1
     finally:
-        if gunicorn is not None:
-            gunicorn.send_signal(signal.SIGTERM)
-            try:
-                gunicorn.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                gunicorn.kill()
         try:
             import redis
 

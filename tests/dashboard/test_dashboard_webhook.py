@@ -20,7 +20,8 @@ PR_HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 NEW_BRANCH_HEAD = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
 # Most cases exercise the HTTP contract, not the store: they run on SQLite only. The ones that
-# write commits and jobs run on both backends.
+# write (or must not write) deliveries, commits and jobs run on both backends: each has its own
+# write path (one statement on PostgreSQL).
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
@@ -108,7 +109,6 @@ def test_ping_is_200(client: FlaskClient, session_factory) -> None:  # type: ign
     assert response.get_json()["message"] == "pong"
 
 
-@sqlite_only
 @pytest.mark.parametrize("fixture", ["push.json", "push.with-organization.json"])
 def test_tag_deletion_push_is_ignored(client: FlaskClient, session_factory, fixture: str) -> None:  # type: ignore[no-untyped-def]
     register(session_factory)
@@ -147,7 +147,6 @@ def test_new_branch_push_records_commit_and_queues_one_job_per_suite(  # type: i
         assert sorted(body["jobs"]) == sorted(j.id for j in jobs)
 
 
-@sqlite_only
 def test_push_of_several_commits_chains_parents(client: FlaskClient, session_factory) -> None:  # type: ignore[no-untyped-def]
     register(session_factory)
     data = json.loads(payload("push.with-new-branch.json"))
@@ -165,7 +164,6 @@ def test_push_of_several_commits_chains_parents(client: FlaskClient, session_fac
     assert counts(session_factory)["jobs"] == 2
 
 
-@sqlite_only
 @pytest.mark.parametrize("fixture", [
     "pull_request.opened.json", "pull_request.synchronize.json", "pull_request.reopened.json",
     "pull_request.opened.with-null-body.json",
@@ -181,7 +179,6 @@ def test_pull_request_queues_one_job_for_head_sha(client: FlaskClient, session_f
         assert (push.branch, push.pull_number, push.source) == ("pull/2", 2, "pull_request")
 
 
-@sqlite_only
 def test_pull_request_closed_is_ignored(client: FlaskClient, session_factory) -> None:  # type: ignore[no-untyped-def]
     register(session_factory)
     response = deliver(client, "pull_request", payload("pull_request.closed.json"))
@@ -190,7 +187,6 @@ def test_pull_request_closed_is_ignored(client: FlaskClient, session_factory) ->
     assert counts(session_factory)["jobs"] == 0
 
 
-@sqlite_only
 def test_unhandled_event_is_ignored_with_reason(client: FlaskClient, session_factory) -> None:  # type: ignore[no-untyped-def]
     register(session_factory)
     response = deliver(client, "issues", payload("pull_request.opened.json"))
@@ -198,7 +194,6 @@ def test_unhandled_event_is_ignored_with_reason(client: FlaskClient, session_fac
     assert "'issues' is not handled" in response.get_json()["message"]
 
 
-@sqlite_only
 @pytest.mark.parametrize("fixture,event", [("push.with-new-branch.json", "push"),
                                            ("pull_request.opened.json", "pull_request")])
 def test_unregistered_repository_is_403(client: FlaskClient, session_factory, fixture: str, event: str) -> None:  # type: ignore[no-untyped-def]
@@ -207,6 +202,50 @@ def test_unregistered_repository_is_403(client: FlaskClient, session_factory, fi
     assert response.status_code == 403
     assert "codertocat/hello-world" in response.get_json()["error"].lower()
     assert counts(session_factory) == {"jobs": 0, "commits": 0, "pushes": 0, "deliveries": 0}
+
+
+def test_disabled_repository_is_403(client: FlaskClient, session_factory) -> None:  # type: ignore[no-untyped-def]
+    register(session_factory)
+    with session_factory() as session:
+        session.scalars(select(Repository)).one().enabled = False
+        session.commit()
+    response = deliver(client, "push", payload("push.with-new-branch.json"))
+    assert response.status_code == 403
+    assert counts(session_factory) == {"jobs": 0, "commits": 0, "pushes": 0, "deliveries": 0}
+
+
+def test_redelivery_is_200_even_after_the_repository_was_disabled(client: FlaskClient, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """A delivery recorded once stays answered as a repeat: what was recorded is not undone."""
+    register(session_factory)
+    body = payload("push.with-new-branch.json")
+    assert deliver(client, "push", body, delivery="recorded-once").status_code == 202
+    with session_factory() as session:
+        session.scalars(select(Repository)).one().enabled = False
+        session.commit()
+    before = counts(session_factory)
+    assert deliver(client, "push", body, delivery="recorded-once").status_code == 200
+    assert deliver(client, "push", body).status_code == 403
+    assert counts(session_factory) == before
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_delivery_after_the_servers_connections_were_dropped_is_recorded(  # type: ignore[no-untyped-def]
+    client: FlaskClient, session_factory
+) -> None:
+    """Deliveries are recorded without pinging the pooled connection first: a dead one is
+    replaced and the statement run again, so a restarted server costs no failed delivery."""
+    from sqlalchemy import text
+
+    register(session_factory)
+    assert deliver(client, "pull_request", payload("pull_request.opened.json")).status_code == 202
+    with session_factory() as session:  # what a server restart does to every pooled connection
+        killed = session.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    assert killed >= 1
+    response = deliver(client, "push", payload("push.with-new-branch.json"))
+    assert response.status_code == 202, response.get_json()
+    assert counts(session_factory)["jobs"] == 2
 
 
 @sqlite_only

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
+from db.delivery import Claim, Delivery, PushRows, Recorded, delivery_engine, record_delivery
 from db.ingest import CommitInfo, IngestError, record_push, upsert_commits
 from db.migrate import check
 from db.models import (
@@ -108,6 +111,90 @@ def test_record_push_is_idempotent_per_commit_and_suite(session_factory, repo_id
         assert s.scalar(select(func.count()).select_from(PushCommit)) == 5
         statuses = set(s.scalars(select(Job.status)))
         assert statuses == {JobStatus.QUEUED}
+
+
+def _delivery(delivery_id: str, infos: list[CommitInfo], suites: list[str], branch: str = "main") -> Delivery:
+    push = PushRows(branch=branch, commits=infos, source="push", suites=suites, before_sha=sha(9))
+    return Delivery(delivery_id, "push", "Octo/Widgets", "queued", f"{len(infos)} commit(s)", push)
+
+
+def test_a_delivery_records_what_record_push_records(session_factory, repo_id: int) -> None:
+    """The webhook's write path and the shared one agree row for row: a backfill of commits a
+    delivery queued adds no job, and a delivery of commits a backfill queued adds none either."""
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    infos = [CommitInfo(sha=sha(40), parents=[sha(9)], author="Ada", message="one\n\nbody", committed_at=when,
+                        url="https://example.invalid/c/40"),
+             CommitInfo(sha=sha(41), parents=[sha(40)], author="x" * 300, message="two")]
+    engine = delivery_engine(session_factory.kw["bind"])
+    try:
+        recorded = record_delivery(engine, _delivery("d-40", infos, ["ci", "full"]))
+        assert (recorded.claim, recorded.commits, len(recorded.jobs)) == (Claim.RECORDED, 2, 4)
+        assert record_delivery(engine, _delivery("d-40", infos, ["ci", "full"])).claim is Claim.REPEATED
+        with session_scope(session_factory) as s:
+            repo = s.get(Repository, repo_id)
+            backfill = record_push(s, repo, branch="main", commits=infos, source="backfill", suites=["ci", "full"])
+            assert backfill.new_jobs == []
+            extra = [CommitInfo(sha=sha(42), parents=[sha(41)])]
+            assert len(record_push(s, repo, branch="main", commits=extra, source="backfill", suites=["ci"]).new_jobs) == 1
+        again = record_delivery(engine, _delivery("d-42", [*infos, *extra], ["ci"], branch="other"))
+        assert (again.claim, again.commits, again.jobs) == (Claim.RECORDED, 3, ())
+    finally:
+        engine.dispose()
+    with session_scope(session_factory) as s:
+        jobs = s.scalars(select(Job).order_by(Job.id)).all()
+        assert [j.id for j in jobs[:4]] == [job_id for job_id, _ in recorded.jobs]
+        by_sha = {c.sha: c for c in s.scalars(select(Commit))}
+        assert [(j.commit_id, j.suite) for j in jobs[:4]] == [
+            (by_sha[sha(40)].id, "ci"), (by_sha[sha(40)].id, "full"), (by_sha[sha(41)].id, "ci"), (by_sha[sha(41)].id, "full")]
+        assert all(j.dedup_key == f"regular:{j.commit_id}:{j.suite}:{j.queue}" for j in jobs)
+        assert all((j.status, j.kind.value, j.params, j.queue) == (JobStatus.QUEUED, "regular", {}, "bench.any") for j in jobs)
+        first = by_sha[sha(40)]
+        assert (first.parents, first.author, first.message, first.committed_at, first.url) == (
+            [sha(9)], "Ada", "one\n\nbody", when, "https://example.invalid/c/40")
+        assert by_sha[sha(41)].author == "x" * 255
+        push = s.scalars(select(Push).where(Push.delivery_id == "d-40")).one()
+        assert (push.branch, push.before_sha, push.after_sha, push.source) == ("main", sha(9), sha(41), "push")
+        positions = s.execute(select(PushCommit.commit_id, PushCommit.position).where(PushCommit.push_id == push.id)
+                              .order_by(PushCommit.position)).all()
+        assert [tuple(p) for p in positions] == [(by_sha[sha(40)].id, 0), (by_sha[sha(41)].id, 1)]
+        delivery = s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).first()
+        assert (delivery.delivery_id, delivery.repository, delivery.outcome) == ("d-40", "Octo/Widgets", "queued")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_delivery_racing_another_writer_for_its_commit_records_it_once(session_factory, repo_id: int) -> None:
+    """Another transaction inserts the delivery's commit and commits only while the delivery's
+    statement waits on it: the statement cannot see that row, fails, and is run again."""
+    base = session_factory.kw["bind"]
+    engine = delivery_engine(base)
+    outcome: list[object] = []
+    try:
+        with base.connect() as other:
+            other.execute(insert(Commit).values(repository_id=repo_id, sha=sha(50), parents=[], author="",
+                                                message="by the other writer", created_at=datetime.now(UTC)))
+            worker = threading.Thread(target=lambda: outcome.append(
+                record_delivery(engine, _delivery("d-50", [CommitInfo(sha=sha(50))], ["ci"]))))
+            worker.start()
+            with base.connect() as probe:  # wait until the delivery waits for the other writer
+                while not probe.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'")).scalar():
+                    assert worker.is_alive(), outcome
+                    probe.rollback()
+                    time.sleep(0.01)
+            other.commit()
+        worker.join()
+    finally:
+        engine.dispose()
+    (recorded,) = outcome
+    assert isinstance(recorded, Recorded)
+    assert (recorded.claim, recorded.commits, len(recorded.jobs)) == (Claim.RECORDED, 1, 1)
+    with session_scope(session_factory) as s:
+        commit = s.scalars(select(Commit)).one()
+        assert commit.message == "by the other writer"
+        assert s.scalars(select(PushCommit.commit_id)).all() == [commit.id]
+        assert s.scalars(select(Job.commit_id)).all() == [commit.id]
+        assert s.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
 
 
 @pytest.mark.parametrize(
