@@ -7,6 +7,7 @@ failed request never leaks a connection or a half-open transaction into the pool
 from __future__ import annotations
 
 from flask import Flask, current_app, g
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.session import make_engine, make_session_factory
@@ -20,6 +21,11 @@ def init_store(app: Flask, database_url: str) -> None:
     app.extensions[_ENGINE_KEY] = engine
     app.extensions[_FACTORY_KEY] = make_session_factory(engine)
     app.teardown_appcontext(_close_session)
+
+
+def engine() -> Engine:
+    """The app's engine, for the few paths that write with Core statements rather than a session."""
+    return current_app.extensions[_ENGINE_KEY]
 
 
 def session_factory() -> sessionmaker[Session]:

@@ -27,7 +27,7 @@ from dashboard.errors import ApiError
 from dashboard.github import Ignored, PayloadError, Pong, PushWork, interpret, signature_matches
 from dashboard.publishing import publish_after_commit
 from dashboard.settings_access import settings
-from dashboard.store import session_factory
+from dashboard import store
 from db.delivery import Claim, Delivery, PushRows, delivery_engine, record_delivery
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def _engine() -> Engine:
     made = current_app.extensions.get(_ENGINE_KEY)
     pid = os.getpid()
     if made is None or made[0] != pid:
-        made = current_app.extensions[_ENGINE_KEY] = (pid, delivery_engine(session_factory().kw["bind"]))
+        made = current_app.extensions[_ENGINE_KEY] = (pid, delivery_engine(store.engine()))
     return made[1]
 
 
