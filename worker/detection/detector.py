@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .model import IMPROVEMENT, NO_CHANGE, REGRESSION, SUSPECT, DetectorConfig, Point, Verdict
-from .scan import Candidate, min_detectable_shift, noise_sigma, scan
+from .scan import Candidate, min_detectable_shift, reference_sigma, scan
 
 
 def point_level(point: Point) -> float:
@@ -184,16 +184,14 @@ def min_detectable_change(
 ) -> float:
     """Smallest step, in percent, that the stream confirms within `config.max_lag` points
     for this series' own noise (its last `config.pre_window` points since its last
-    confirmed change). `math.inf` while the series has fewer than three such points.
+    confirmed change, and while those are fewer, at least the noise of the segment before
+    it). `math.inf` while the series has fewer than three points since that change.
     """
     known = set(changes)
-    start = 0
-    for i, point in enumerate(history):
-        if point.commit in known:
-            start = i
-    recent = history[max(start, len(history) - config.pre_window) :]
-    if len(recent) < 3:
+    recent = history[max(0, len(history) - config.window) :]
+    starts = [0] + [i for i, point in enumerate(recent) if point.commit in known and i > 0]
+    if len(recent) - starts[-1] < 3:
         return math.inf
     levels = np.array([point_level(p) for p in recent])
-    sigma = noise_sigma(levels, math.log1p(config.noise_floor_pct / 100.0))
+    sigma = reference_sigma(levels, starts, len(recent), config)
     return math.expm1(min_detectable_shift(sigma, config)) * 100.0

@@ -6,7 +6,11 @@ Why these choices:
   one robust reading of the commit (a single spiked sample cannot move it).
 - The noise is measured on the series itself, from the reference window, as the larger of
   the MAD around its median and the MAD of consecutive differences: the first is robust to
-  spikes, the second to a slow drift. No fixed percentage.
+  spikes, the second to a slow drift. No fixed percentage. The noise belongs to the
+  benchmark and its host, not to a level: right after a confirmed change, while the new
+  segment has fewer than `pre_window` points, the scale is at least the previous segment's
+  (a scale from eight or ten points is often far too small and calls the settling of the
+  new level a second change).
 - A candidate change at each of the last `max_lag` commits: a robust mean of the points
   after it against a robust mean of up to `pre_window` points before it, over the standard
   error of that difference. Only the newest few candidates are tested at each step: a
@@ -20,7 +24,10 @@ Why these choices:
   offset the series has already
   visited: a host that hops to a slower speed now and then leaves that offset in the
   residuals of its past points (the "mode memory"), one-sided, where plain noise and drift
-  are two-sided.
+  are two-sided. An offset is a host speed only when the host stays there: a few
+  scattered points (under `MODE_MIN_SHARE` of the memory) are heavy tails or drift, and
+  visits that each lasted a single commit are spikes, which a level held for twice
+  `min_post` points outlasts.
 - A host that hops shows itself in ways a code change does not: a point after a clear step
   back at the old level; a return to the usual level from an offset whose mirror the
   memory knows; a new level the series' outliers already reached (which must then hold
@@ -42,6 +49,9 @@ from .model import DetectorConfig
 # MAD of N(0, s^2) is 0.6745 s; median of |N(0, 2 s^2)| is 0.6745 * sqrt(2) s.
 _MAD_TO_SIGMA = 1.0 / 0.6745
 _DIFF_MAD_TO_SIGMA = 1.0 / (0.6745 * math.sqrt(2.0))
+# Fewest points of the previous segment whose noise a young segment borrows: a scale taken
+# from a handful of points (a series that has barely started) says too little to lean on.
+PRIOR_NOISE_MIN_POINTS = 8
 # Huber's clipping constant, in noise sigmas: a spiked run moves a robust mean of n points
 # by at most HUBER_K * sigma / n.
 HUBER_K = 1.5
@@ -54,6 +64,11 @@ BOUNDARY_MARGIN = 2
 # How far (in Poisson standard deviations) the count of points at a candidate's offset must
 # exceed the count at the mirrored offset before the offset is taken for a host speed.
 MODE_EXCESS_SIGMAS = 1.0
+# Smallest share of the past points a host speed must hold before an offset is taken for
+# one. A handful of points near the offset in a long memory is what heavy tails and drift
+# leave behind; a second speed the host actually visits fills a few percent of it or more
+# (the slower speed shows up in 5 to 60 % of commits where there is one).
+MODE_MIN_SHARE = 0.04
 # A return to the series' usual level from an offset its memory knows the mirror of (the
 # host leaving its other speed) is believed a host state when that mirrored excess stands
 # this many standard deviations (of the difference of the two counts) out of the noise.
@@ -104,6 +119,28 @@ def noise_sigma(levels: np.ndarray, floor: float) -> float:
     s_mad = _MAD_TO_SIGMA * median(np.abs(levels - med))
     s_diff = _DIFF_MAD_TO_SIGMA * median(np.abs(np.diff(levels)))
     return max(s_mad, s_diff, floor)
+
+
+def reference_sigma(levels: np.ndarray, starts: list[int], end: int, config: DetectorConfig) -> float:
+    """Noise of one commit's level, from up to `pre_window` points of the current segment
+    before index `end` (`starts` as for `scan`).
+
+    The noise belongs to the benchmark and its host, not to the level a change moved it
+    to. A young segment has too few points to say much about it, and a scale taken from
+    eight or ten points is often far too small, which turns the settling of a fresh level
+    into a second "change". So while the segment holds fewer than `pre_window` reference
+    points, the scale is at least the one of the segment before it.
+    """
+    floor = math.log1p(config.noise_floor_pct / 100.0)
+    seg = starts[-1]
+    sigma = noise_sigma(levels[max(seg, end - config.pre_window) : end], floor)
+    if len(starts) > 1 and end - seg < config.pre_window:
+        lo = max(starts[-2], seg - config.pre_window)
+        # Leave out the points next to the change: its place is known to a commit or two.
+        before = levels[lo : max(lo, seg - BOUNDARY_MARGIN)]
+        if before.size >= PRIOR_NOISE_MIN_POINTS:
+            sigma = max(sigma, noise_sigma(before, floor))
+    return sigma
 
 
 def robust_mean(values: np.ndarray, sigma: float) -> float:
@@ -157,9 +194,8 @@ def scan(levels: np.ndarray, config: DetectorConfig, starts: list[int] | None = 
     max_lag = min(config.max_lag, n_total - config.min_pre)
     if max_lag < 1:
         return None
-    floor = math.log1p(config.noise_floor_pct / 100.0)
     ref_end = n_total - max_lag
-    sigma = noise_sigma(cur[max(0, ref_end - config.pre_window) : ref_end], floor)
+    sigma = reference_sigma(levels, starts, seg + ref_end, config)
 
     lag = _locate(cur[max(0, ref_end - config.pre_window) :], max_lag)
     split = n_total - lag
@@ -186,7 +222,7 @@ def scan(levels: np.ndarray, config: DetectorConfig, starts: list[int] | None = 
     if confirmed:
         memory = residual_memory(levels, starts, seg + ref_end)
         back_to_usual = abs(post_level - median(cur[:split])) <= config.mode_band * sigma
-        confirmed = not _known_mode(memory, shift, sigma, config, back_to_usual=back_to_usual) and (
+        confirmed = not _known_mode(memory, shift, sigma, config, lag=lag, back_to_usual=back_to_usual) and (
             lag >= 2 * config.min_post or not _reached_before(memory, shift, sigma, config)
         )
     returns = confirmed and _returns_to_previous(levels, starts, post, sigma, config)
@@ -236,7 +272,13 @@ def _step_like(post: np.ndarray, mid: float, shift: float, min_post: int) -> boo
 
 
 def _known_mode(
-    memory: np.ndarray, shift: float, sigma: float, config: DetectorConfig, *, back_to_usual: bool = False
+    memory: np.ndarray,
+    shift: float,
+    sigma: float,
+    config: DetectorConfig,
+    *,
+    lag: int = 0,
+    back_to_usual: bool = False,
 ) -> bool:
     """The series has sat at this offset from its level before: a host speed, not a change.
 
@@ -246,18 +288,36 @@ def _known_mode(
     second host speed is one-sided), and the excess must stand out of that count's own
     noise. `back_to_usual` says the new level is the segment's usual one: then a clear
     excess on the mirrored side means the host is leaving its other speed.
+
+    An offset is a host speed only when the host stays there: the past points there must
+    be a few percent of the memory (`MODE_MIN_SHARE`), and when every past visit lasted a
+    single commit (spikes, not a speed) a new level that has held for `lag` >= twice
+    `min_post` points is not explained by them.
     """
     band = config.mode_band * sigma
     seen = int(np.count_nonzero(np.abs(memory - shift) <= band))
+    frequent = seen >= MODE_MIN_SHARE * memory.size
+    if lag >= 2 * config.min_post:
+        stays = _run_lengths(memory * math.copysign(1.0, shift) > abs(shift) / 2.0)
+        if stays.size and int(stays.max()) <= 1:
+            frequent = False
     if abs(shift) - band >= SEPARATED_SIGMAS * sigma:
-        return seen >= config.mode_min_points
+        return frequent and seen >= config.mode_min_points
     mirror = int(np.count_nonzero(np.abs(memory + shift) <= band))
     if back_to_usual:
         # Leaving the other speed: the memory knows the mirrored offset, and the new level
         # is where the series usually sits.
         if mirror - seen >= max(config.mode_min_points, LEAVING_MODE_SIGMAS * math.sqrt(seen + mirror)):
             return True
+    if not frequent:
+        return False
     return seen - mirror >= max(config.mode_min_points, MODE_EXCESS_SIGMAS * math.sqrt(mirror + 1.0))
+
+
+def _run_lengths(flags: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of consecutive true entries of a boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return edges[1::2] - edges[::2]
 
 
 def _reached_before(memory: np.ndarray, shift: float, sigma: float, config: DetectorConfig) -> bool:
