@@ -183,19 +183,23 @@ def select_fastest(
     max_rounds: int = 100,
     block: int = 3,
     error_fn: Callable[[Any, Any], float] | None = None,
+    args_for: Mapping[str, tuple] | None = None,
 ) -> tuple[str, Callable, TuneReport]:
     """Build, check and time every candidate; return the fastest accurate one.
 
     ``builders`` maps a name to a zero-argument function that builds the candidate runner
     (which is then called as ``runner(*args)``). ``error_fn(output, reference)`` measures a
-    candidate's error (default :func:`relative_error`). Insertion order is the preference order on
+    candidate's error (default :func:`relative_error`). ``args_for`` gives a candidate its own
+    form of the same inputs (an exported runtime takes them in the default memory layout, which
+    converting at each call would cost it). Insertion order is the preference order on
     ties (medians within 2 %), so list the simplest candidate first. Raises ``RuntimeError`` when
     none works.
     """
     runners: dict[str, Callable] = {}
     results: dict[str, CandidateResult] = {}
+    inputs = {name: (args_for or {}).get(name, args) for name in builders}
     for name, build in builders.items():
-        result, runner = build_checked(name, build, args, reference, tolerance, error_fn)
+        result, runner = build_checked(name, build, inputs[name], reference, tolerance, error_fn)
         results[name] = result
         if runner is not None:
             runners[name] = runner
@@ -209,10 +213,10 @@ def select_fastest(
         for name, runner in racing.items():
             # Short blocks, each after one untimed call: a runtime's worker threads may still
             # be spinning from the previous candidate, and the first call pays for waking them.
-            runner(*args)
+            runner(*inputs[name])
             for _ in range(block):
                 start = time.perf_counter()
-                runner(*args)
+                runner(*inputs[name])
                 samples[name].append(time.perf_counter() - start)
         if round_index + 1 >= min_rounds and time.perf_counter() > deadline:
             break
@@ -242,6 +246,7 @@ def select_fastest_cached(
     tolerance: float,
     seconds_per_candidate: float,
     error_fn: Callable[[Any, Any], float] | None = None,
+    args_for: Mapping[str, tuple] | None = None,
 ) -> tuple[str, Callable, TuneReport]:
     """:func:`select_fastest`, reusing the choice stored under ``key`` when it still builds and
     is accurate (only that candidate is built); a fresh choice is stored. ``key`` ``None``
@@ -250,7 +255,8 @@ def select_fastest_cached(
         entry = tune_cache.lookup(key)
         if entry is not None and entry["chosen"] in builders:
             chosen = entry["chosen"]
-            result, runner = build_checked(chosen, builders[chosen], args, reference, tolerance, error_fn)
+            chosen_args = (args_for or {}).get(chosen, args)
+            result, runner = build_checked(chosen, builders[chosen], chosen_args, reference, tolerance, error_fn)
             if runner is not None:
                 try:
                     report = TuneReport.from_dict(entry["report"], cached=True)
@@ -261,7 +267,7 @@ def select_fastest_cached(
                         chosen, result.status)
             tune_cache.forget(key)
     chosen, runner, report = select_fastest(builders, args, reference, tolerance, seconds_per_candidate,
-                                            error_fn=error_fn)
+                                            error_fn=error_fn, args_for=args_for)
     if key is not None:
         tune_cache.store(key, chosen, report.to_dict())
     return chosen, runner, report

@@ -36,6 +36,28 @@ def test_o1_torchscript_backend_matches_fp32(family):
     assert models.rel_err(optimized(*args), expected) <= 1e-4
 
 
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_exported_runtime_takes_the_callers_layout(backend, monkeypatch):
+    """A CNN is made channels_last, but an exported runtime gets its inputs as the caller
+    passes them: no layout conversion at the boundary, none in the measurement either."""
+    pytest.importorskip(backend)
+    model, args = models.FAMILIES["resnet"]()
+    with torch.no_grad():
+        expected = model(*args)
+    seen: list[bool] = []
+    build = optlib._frontend._BUILDERS[backend]
+
+    def recording_build(module, sample, dtype):
+        seen.append(all(a.is_contiguous() for a in sample))
+        return build(module, sample, dtype)
+
+    monkeypatch.setitem(optlib._frontend._BUILDERS, backend, recording_build)
+    optimized = optlib.optimize(model, backend=backend, sample_input=args)
+    assert optimized.backend == backend and seen == [True]
+    assert optimized.channels_last is False  # nothing converted per call
+    assert models.rel_err(optimized(*args), expected) <= 1e-4
+
+
 @pytest.mark.slow
 def test_o1_inductor_backend_matches_fp32():
     model, args = models.dlrm()

@@ -72,6 +72,15 @@ HANG_SCRIPT = textwrap.dedent('''
 ''')
 
 
+# Loop counts of the tiny suite before and after a planted regression. The change is a
+# doubling, not a few percent: on a shared 2-core machine the ratio of two interleaved loops of
+# equal work has been seen 1.64 in one process and 0.97 in the next, and a young series of
+# three or four such points cannot show a 30 % step through that. How small a change the
+# detector finds is the detection tests' question (labelled synthetic series); these tests
+# show the flow (measure, suspect, re-run, confirm, bisect, alert) end to end.
+FAST_LOOP, SLOW_LOOP = 60000, 120000
+
+
 @dataclass(frozen=True)
 class CommitSpec:
     """One commit of a test repository: the loop count, and optionally a hanging suite."""
@@ -265,6 +274,7 @@ class Kit:
     """The helpers above, handed to tests as a fixture (test modules here are not a package)."""
 
     CommitSpec = CommitSpec
+    FAST, SLOW = FAST_LOOP, SLOW_LOOP
     wait_for = staticmethod(wait_for)
     pid_alive = staticmethod(pid_alive)
     job_reader = staticmethod(job_reader)

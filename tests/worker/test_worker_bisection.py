@@ -14,13 +14,11 @@ from worker.backfill import backfill
 from worker.publish import publish_jobs
 from worker.repos import add_repository
 
-FAST, SLOW = 60000, 78000
-
 
 def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers, kit) -> None:
     # Commits 1-5 fast, 6-10 slow. 2-5 are measured, then only 8, 9 and 10 arrive (three pull
     # request heads, say): the change lies somewhere in 6..8, and 6 and 7 were never measured.
-    repo_path, shas = git_repo([kit.CommitSpec(work=SLOW if i >= 6 else FAST) for i in range(1, 11)])
+    repo_path, shas = git_repo([kit.CommitSpec(work=kit.SLOW if i >= 6 else kit.FAST) for i in range(1, 11)])
     settings = stack.settings
 
     add_repository(settings, "acme/tiny", str(repo_path))

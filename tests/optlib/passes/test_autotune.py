@@ -94,3 +94,19 @@ def test_a_win_inside_the_noise_margin_goes_to_the_candidate_listed_first():
         builders = {name: (lambda: _runner(0.02)) for name in order}
         chosen, _, _ = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.05)
         assert chosen == order[0]
+
+
+def test_a_candidate_can_be_given_its_own_form_of_the_inputs():
+    x = torch.ones(2, 3)
+    seen: dict[str, list[bool]] = {"dense": [], "strided": []}
+
+    def recording(name):
+        def run(t):
+            seen[name].append(t.is_contiguous())
+            return t * 2
+        return lambda: run
+
+    builders = {"dense": recording("dense"), "strided": recording("strided")}
+    select_fastest(builders, (x.t().contiguous().t(),), x * 2, 1e-4, seconds_per_candidate=0.01,
+                   args_for={"dense": (x,)})
+    assert set(seen["dense"]) == {True} and set(seen["strided"]) == {False}
