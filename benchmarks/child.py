@@ -146,7 +146,7 @@ def run_spec(spec_data: dict[str, Any], workdir: str) -> dict[str, Any]:
         "samples_per_batch": workload.samples_per_batch,
         "setup_s": setup_s,
         "warmup": {"iterations": timing.warmup_iters, "seconds": timing.warmup_s,
-                   "settled": timing.warmup_settled},
+                   "settled": timing.warmup_settled, "first_iteration_s": timing.first_iter_s},
         "accuracy": accuracy_out,
         "config": _jsonable(prepared.config),
     }

@@ -91,10 +91,6 @@ class BenchmarkSpec:
             raise ValueError(f"threads and batch_size must be >= 1: {self.threads}, "
                              f"{self.batch_size}")
 
-    @property
-    def key(self) -> str:
-        return f"{self.model}-{self.mode}-{self.precision}-{self.variant}"
-
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["cores"] = list(self.cores)

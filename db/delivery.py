@@ -36,13 +36,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.ingest import ANY_QUEUE, CommitInfo, get_repository, record_push
+from db.ingest import ANY_QUEUE, AUTHOR_MAX, CommitInfo, get_repository, record_push
 from db.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
-AUTHOR_MAX = 255  # commit.author's length
 
 
 class Claim(enum.Enum):

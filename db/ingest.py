@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import Commit, Job, JobKind, Push, PushCommit, Repository
 
+AUTHOR_MAX = Commit.__table__.c.author.type.length
+
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 ANY_QUEUE = "bench.any"
 
@@ -82,7 +84,7 @@ def upsert_commits(session: Session, repository: Repository, infos: Sequence[Com
             "repository_id": repository.id,
             "sha": info.sha,
             "parents": list(info.parents),
-            "author": info.author[:255],
+            "author": info.author[:AUTHOR_MAX],
             "message": info.message,
             "committed_at": info.committed_at,
             "url": info.url,

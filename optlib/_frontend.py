@@ -258,7 +258,7 @@ def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module
         builders = add_thread_variants(builders, _OPENMP & set(builders), torch.get_num_threads())
     tolerance = FP32_TOLERANCE if fp32 else BF16_TOLERANCE
     key = tune_cache.tune_key(f"graph_mode:{cfg.channels_last}:{cfg.weights_prepack}", graph_input, args,
-                              cfg.dtype, builders) if cfg.tune_cache and len(builders) > 1 else None
+                              cfg.dtype, builders) if tune_cache.enabled(cfg.tune_cache) and len(builders) > 1 else None
     try:
         chosen, runner, report = select_fastest_cached(key, builders, args, reference, tolerance, cfg.tune_seconds,
                                                        args_for={n: dense_args for n in builders if n in _EXPORTED})

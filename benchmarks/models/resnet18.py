@@ -1,4 +1,4 @@
-"""ResNet-18: a small CNN (1.8 GFLOPs per image) for the quick suites."""
+"""ResNet-18: a small CNN (1.8 GMACs = 3.6 GFLOP per image) for the quick suites."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ResNet-50: the reference CNN of CPU inference reports (conv-bound, 4.1 GFLOPs per image)."""
+"""ResNet-50: the reference CNN of CPU inference reports (conv-bound, 4.1 GMACs = 8.2 GFLOP per image)."""
 
 from __future__ import annotations
 

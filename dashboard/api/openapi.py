@@ -130,8 +130,8 @@ def document() -> dict[str, Any]:
                              _str_param("suite", "the suite that was run; default: the first configured"),
                          ],
                          "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-                         "responses": {"201": _ok("the job recorded, the results stored, and the follow-up jobs (confirmations) "
-                                                   "change detection queued"), "400": ERROR, "401": ERROR, "404": ERROR,
+                         "responses": {"201": _ok("the job recorded and the results stored, change detection run "
+                                                   "on them"), "400": ERROR, "401": ERROR, "404": ERROR,
                                        "413": ERROR}},
             },
         },

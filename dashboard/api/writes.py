@@ -114,8 +114,9 @@ def post_results():  # type: ignore[no-untyped-def]
     upload = Upload(repository=repository, sha=sha, host=host, suite=suite)
     job_id, stored = _run(lambda session: store_upload(session, upload, results))
     # Committed: now the same change detection a worker runs after its own jobs (verdicts on
-    # the new points, alerts, confirmation jobs). It never raises; the results stay stored.
+    # the new points, alerts). An upload queues no re-run: its runner is not a host of ours,
+    # so a suspect is confirmed by later uploads. It never raises; the results stay stored.
     from worker.analysis import analyze_job
 
-    follow_up = analyze_job(settings(), job_id)
-    return jsonify(job=job_id, results=stored, follow_up_jobs=follow_up), 201
+    analyze_job(settings(), job_id)
+    return jsonify(job=job_id, results=stored), 201

@@ -205,6 +205,9 @@ def select_fastest(
             runners[name] = runner
     if not runners:
         raise RuntimeError("no candidate runner worked: " + "; ".join(r.status for r in results.values()))
+    if len(runners) == 1:  # nothing to choose between: timing it would only spend the budget
+        (chosen,) = runners
+        return chosen, runners[chosen], TuneReport(chosen, tuple(results[name] for name in builders))
 
     samples: dict[str, list[float]] = {name: [] for name in runners}
     deadline = time.perf_counter() + seconds_per_candidate * len(runners)

@@ -47,6 +47,12 @@ def cache_dir() -> Path | None:
     return Path(base) / "optlib" / "tune"
 
 
+def enabled(requested: bool = True) -> bool:
+    """Whether a decision is looked up and stored: asked for, and not turned off by the
+    environment (then the key, which reads every module's source, is not worth computing)."""
+    return requested and cache_dir() is not None
+
+
 def _source_digest(cls: type) -> str:
     try:
         source = inspect.getsource(cls)

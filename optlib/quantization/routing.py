@@ -85,7 +85,7 @@ def route(variants: list[Variant], args: tuple, reference, seconds: float, tune_
     builders = {v.name: _no_grad(lambda v=v: v.build(args)) for v in available}
     openmp = {v.name for v in available if v.runtime != "openvino"}
     builders = add_thread_variants(builders, openmp, torch.get_num_threads())
-    key = cache.tune_key("int8", variants[0].model, args, None, builders) if tune_cache else None
+    key = cache.tune_key("int8", variants[0].model, args, None, builders) if cache.enabled(tune_cache) else None
     try:
         chosen, runner, report = select_fastest_cached(key, builders, args, reference, allowed, seconds,
                                                        error_fn=noise_ratio)

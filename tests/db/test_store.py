@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from db.delivery import Claim, Delivery, PushRows, Recorded, delivery_engine, record_delivery
-from db.ingest import CommitInfo, IngestError, record_push, upsert_commits
+from db.ingest import CommitInfo, IngestError, record_push, regular_job_key, upsert_commits
 from db.migrate import check
 from db.models import (
     Alert, AlertDirection, AlertGroup, Benchmark, Commit, Direction, Host, Job, JobStatus, Push,
@@ -146,7 +146,7 @@ def test_a_delivery_records_what_record_push_records(session_factory, repo_id: i
         by_sha = {c.sha: c for c in s.scalars(select(Commit))}
         assert [(j.commit_id, j.suite) for j in jobs[:4]] == [
             (by_sha[sha(40)].id, "ci"), (by_sha[sha(40)].id, "full"), (by_sha[sha(41)].id, "ci"), (by_sha[sha(41)].id, "full")]
-        assert all(j.dedup_key == f"regular:{j.commit_id}:{j.suite}:{j.queue}" for j in jobs)
+        assert all(j.dedup_key == regular_job_key(j.commit_id, j.suite, j.queue) for j in jobs)
         assert all((j.status, j.kind.value, j.params, j.queue) == (JobStatus.QUEUED, "regular", {}, "bench.any") for j in jobs)
         first = by_sha[sha(40)]
         assert (first.parents, first.author, first.message, first.committed_at, first.url) == (

@@ -264,9 +264,13 @@ class ThreadProbe(nn.Module):
 
 def test_measured_thread_count_applies_during_the_call_only():
     before = torch.get_num_threads()
-    optimized = OptimizedModule(ThreadProbe().eval(), num_threads=1)
-    assert optimized(torch.zeros(1)).item() == 1
-    assert torch.get_num_threads() == before
+    torch.set_num_threads(2)  # so that the measured count differs from the process's
+    try:
+        optimized = OptimizedModule(ThreadProbe().eval(), num_threads=1)
+        assert optimized(torch.zeros(1)).item() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_graph_mode_pass_callable_alone():

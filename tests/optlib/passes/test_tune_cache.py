@@ -77,7 +77,11 @@ def test_turned_off_by_the_environment(cache, monkeypatch):
     monkeypatch.setenv("OPTLIB_TUNE_CACHE", "0")
     assert tune_cache.cache_dir() is None
     x = torch.ones(4)
-    select_fastest_cached(None, _Counting().builders(), (x,), x * 2, 1e-4, 0.01)
+    assert not tune_cache.enabled()
+    counting = _Counting()
+    select_fastest_cached("k4", counting.builders(), (x,), x * 2, 1e-4, 0.01)
+    select_fastest_cached("k4", counting.builders(), (x,), x * 2, 1e-4, 0.01)
+    assert sorted(counting.built) == ["a", "a", "b", "b", "c", "c"]  # measured both times
     assert not cache.exists()
 
 
