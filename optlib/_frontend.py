@@ -261,7 +261,8 @@ def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module
                               cfg.dtype, builders) if tune_cache.enabled(cfg.tune_cache) and len(builders) > 1 else None
     try:
         chosen, runner, report = select_fastest_cached(key, builders, args, reference, tolerance, cfg.tune_seconds,
-                                                       args_for={n: dense_args for n in builders if n in _EXPORTED})
+                                                       args_for={n: dense_args for n in builders if n in _EXPORTED},
+                                                       own_pools=frozenset(_EXPORTED))
     except RuntimeError as exc:
         warn_once(f"graph_mode:{cfg.backend}", f"optlib: pass graph_mode ({cfg.backend}) failed and was skipped, "
                                                f"the eager module runs instead: {exc}")

@@ -8,6 +8,15 @@ and cache state. Printed beside the wall-clock p50 is the p50 of per-iteration p
 time, which on a shared machine excludes the time slices other tenants took from this core;
 the gap between the two CVs shows how much of the spread came from the neighbours.
 
+Two more columns say what part of the spread is the host's rather than the suite's:
+- the host floor: before each run a fixed kernel (a 1-thread fp32 matmul that fits in L2,
+  no allocation, no Python work in the loop) is timed in a fresh process pinned to the same
+  core, with the suite's own warm-up and timing loop. Its code never changes, so the CV of
+  its p50 across runs is how much this core's speed itself moved between runs; no benchmark
+  can be expected to repeat better than that.
+- the ratio optlib / eager per model and mode, as the platform's change detection sees a
+  series measured against the baseline of the same job: what moved both cancels.
+
     python benchmarks/scripts/suite_stability.py [--runs 5] [--core N] [-- extra run args]
 """
 
@@ -29,6 +38,8 @@ from benchmarks.results import load_results  # noqa: E402
 from benchmarks.stats import coefficient_of_variation  # noqa: E402
 
 TARGET_CV = 0.02
+FLOOR_KERNEL_N = 256
+FLOOR_BUDGET_S = 5.0
 
 
 def _loadavg() -> str:
@@ -47,6 +58,31 @@ def outlier_share(samples: tuple[float, ...]) -> float:
     return sum(s > fence for s in samples) / len(samples)
 
 
+def floor_kernel_p50(budget_s: float = FLOOR_BUDGET_S) -> float:
+    """p50 in ms of the fixed floor kernel in this process (called in a pinned child)."""
+    import torch
+
+    from benchmarks.measure import TimingPolicy, time_iterations
+
+    torch.set_num_threads(1)
+    a, b = torch.randn(FLOOR_KERNEL_N, FLOOR_KERNEL_N), torch.randn(FLOOR_KERNEL_N, FLOOR_KERNEL_N)
+    out = torch.empty(FLOOR_KERNEL_N, FLOOR_KERNEL_N)
+    timing = time_iterations(lambda: torch.mm(a, b, out=out),
+                             TimingPolicy(budget_s=budget_s, min_iters=10, warmup_max_s=2.0))
+    return statistics.median(timing.latencies_ms)
+
+
+def measure_floor(core: int) -> float:
+    """The floor kernel's p50 in a fresh process pinned to ``core``, as a benchmark runs."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    code = ("import os, sys; os.sched_setaffinity(0, [%d]); sys.path.insert(0, %r); "
+            "sys.path.insert(0, %r); import suite_stability as s; print(s.floor_kernel_p50())"
+            % (core, str(REPO), str(Path(__file__).resolve().parent)))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env=env)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def run_suite(index: int, out_dir: Path, core: int, threads: int, suite: str,
               extra: list[str]) -> tuple[Path, float, int]:
     out = out_dir / f"run-{index}.json"
@@ -57,6 +93,21 @@ def run_suite(index: int, out_dir: Path, core: int, threads: int, suite: str,
     elapsed = time.monotonic() - start
     (out_dir / f"run-{index}.log").write_text(proc.stdout + proc.stderr)
     return out, elapsed, proc.returncode
+
+
+def print_ratios(runs: list) -> None:
+    """CV across runs of optlib's p50 over eager's, per model and mode run both ways."""
+    pairs = sorted({k.rsplit("-", 1)[0] for r in runs for k in r.metrics
+                    if k.endswith("-optlib_latency_p50")})
+    if not pairs:
+        return
+    print(f"\n{'optlib / eager p50':34} {'ratio per run':>44}  {'CV':>8}")
+    for pair in pairs:
+        ratios = [r.metrics[f"{pair}-optlib_latency_p50"] / r.metrics[f"{pair}-eager_latency_p50"]
+                  for r in runs if f"{pair}-eager_latency_p50" in r.metrics
+                  and f"{pair}-optlib_latency_p50" in r.metrics]
+        per_run = " ".join(f"{v:8.3f}" for v in ratios)
+        print(f"{pair:34} {per_run:>44}  {coefficient_of_variation(ratios):8.2%}")
 
 
 def main() -> int:
@@ -74,17 +125,18 @@ def main() -> int:
     out_dir = Path(args.out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    runs = []
+    runs, floors = [], []
     if args.report_only:
         runs = [load_results(p) for p in sorted(out_dir.glob("run-*.json"))]
         if not runs:
             parser.error(f"no run-*.json in {out_dir}")
     for i in range(0 if args.report_only else args.runs):
+        floors.append(measure_floor(args.core))
         before = _loadavg()
         path, elapsed, code = run_suite(i, out_dir, args.core, args.threads, args.suite,
                                         args.extra)
-        print(f"run {i}: {elapsed:6.1f} s, exit {code}, load average {before} -> {_loadavg()}",
-              flush=True)
+        print(f"run {i}: {elapsed:6.1f} s, exit {code}, load average {before} -> {_loadavg()}, "
+              f"host floor kernel p50 {floors[-1]:.4f} ms", flush=True)
         runs.append(load_results(path))
 
     env = runs[0].environ
@@ -118,6 +170,11 @@ def main() -> int:
         print(f"{key:34} {per_run:>44}  {cv:8.2%}  {cv_cpu:8.2%}  "
               f"{int(statistics.median(counts)):8d}  {statistics.mean(outliers):8.1%}  "
               f"{'ok' if cv <= TARGET_CV else 'ABOVE'}")
+    print_ratios(runs)
+    if floors:
+        print(f"\nhost floor: {FLOOR_KERNEL_N}^3 fp32 matmul, 1 thread, pinned core {args.core}, "
+              f"p50 per run {' '.join(f'{f:.4f}' for f in floors)} ms: "
+              f"CV {coefficient_of_variation(floors):.2%}")
     print(f"\nworst CV of p50 (wall clock): {worst:.2%} (target {TARGET_CV:.0%})")
     return 0 if worst <= TARGET_CV else 1
 

@@ -29,6 +29,12 @@ _DROP_AFTER_FIRST = 2.0
 _DROP_AFTER_MIN = 1.25
 # Medians closer than this to the fastest count as a tie (broken by preference order).
 _TIE_MARGIN = 0.02
+# Pause after a block of a runtime with its own thread pool (ONNX Runtime, OpenVINO): its
+# workers stay busy for tens of milliseconds after a call returns, and torch's OpenMP threads
+# timed in that window lost their core: DLRM at 2 threads took 13-40 ms per call right after an
+# ONNX Runtime block instead of 4 ms, which made optlib's eager candidate look 25x slower than
+# it is. 50 ms brought it back on a 2-core machine; 0.1 s leaves a margin.
+_POOL_SETTLE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,7 @@ def select_fastest(
     block: int = 3,
     error_fn: Callable[[Any, Any], float] | None = None,
     args_for: Mapping[str, tuple] | None = None,
+    own_pools: frozenset[str] = frozenset(),
 ) -> tuple[str, Callable, TuneReport]:
     """Build, check and time every candidate; return the fastest accurate one.
 
@@ -191,7 +198,9 @@ def select_fastest(
     (which is then called as ``runner(*args)``). ``error_fn(output, reference)`` measures a
     candidate's error (default :func:`relative_error`). ``args_for`` gives a candidate its own
     form of the same inputs (an exported runtime takes them in the default memory layout, which
-    converting at each call would cost it). Insertion order is the preference order on
+    converting at each call would cost it). ``own_pools`` names the candidates that run on a
+    thread pool of their own; the race pauses after each of their blocks so that the next
+    candidate is not timed against their lingering workers. Insertion order is the preference order on
     ties (medians within 2 %), so list the simplest candidate first. Raises ``RuntimeError`` when
     none works.
     """
@@ -221,6 +230,8 @@ def select_fastest(
                 start = time.perf_counter()
                 runner(*inputs[name])
                 samples[name].append(time.perf_counter() - start)
+            if name in own_pools:
+                time.sleep(_POOL_SETTLE_S)
         if round_index + 1 >= min_rounds and time.perf_counter() > deadline:
             break
         # A candidate far behind the leader is out of the race: timing it further only
@@ -250,6 +261,7 @@ def select_fastest_cached(
     seconds_per_candidate: float,
     error_fn: Callable[[Any, Any], float] | None = None,
     args_for: Mapping[str, tuple] | None = None,
+    own_pools: frozenset[str] = frozenset(),
 ) -> tuple[str, Callable, TuneReport]:
     """:func:`select_fastest`, reusing the choice stored under ``key`` when it still builds and
     is accurate (only that candidate is built); a fresh choice is stored. ``key`` ``None``
@@ -270,7 +282,7 @@ def select_fastest_cached(
                         chosen, result.status)
             tune_cache.forget(key)
     chosen, runner, report = select_fastest(builders, args, reference, tolerance, seconds_per_candidate,
-                                            error_fn=error_fn, args_for=args_for)
+                                            error_fn=error_fn, args_for=args_for, own_pools=own_pools)
     if key is not None:
         tune_cache.store(key, chosen, report.to_dict())
     return chosen, runner, report

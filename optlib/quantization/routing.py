@@ -88,7 +88,7 @@ def route(variants: list[Variant], args: tuple, reference, seconds: float, tune_
     key = cache.tune_key("int8", variants[0].model, args, None, builders) if cache.enabled(tune_cache) else None
     try:
         chosen, runner, report = select_fastest_cached(key, builders, args, reference, allowed, seconds,
-                                                       error_fn=noise_ratio)
+                                                       error_fn=noise_ratio, own_pools=frozenset(builders) - openmp)
     except RuntimeError as exc:
         warn_once("int8-routing", f"optlib: INT8 runtime selection failed, the eager INT8 model runs: {exc}")
         return OptimizedModule(variants[0].model)

@@ -110,3 +110,26 @@ def test_a_candidate_can_be_given_its_own_form_of_the_inputs():
     select_fastest(builders, (x.t().contiguous().t(),), x * 2, 1e-4, seconds_per_candidate=0.01,
                    args_for={"dense": (x,)})
     assert set(seen["dense"]) == {True} and set(seen["strided"]) == {False}
+
+
+
+def test_the_race_waits_for_a_runtime_with_its_own_pool_before_timing_the_next():
+    # A runtime's workers stay busy after its call returns; the next candidate must not be
+    # timed in that window. The gap between the pooled runtime's last call of a block and the
+    # next candidate's first call is what the race leaves them.
+    x = torch.ones(3)
+    events: list[tuple[str, float]] = []
+
+    def recording(name):
+        def run(t):
+            events.append((name, time.perf_counter()))
+            return t * 2
+        return lambda: run
+
+    builders = {"pooled": recording("pooled"), "torch": recording("torch")}
+    select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.0, min_rounds=2,
+                   own_pools=frozenset({"pooled"}))
+    race = events[2:]  # after the one accuracy-check call each
+    gaps = [later[1] - earlier[1] for earlier, later in zip(race, race[1:])
+            if earlier[0] == "pooled" and later[0] == "torch"]
+    assert len(gaps) == 2 and min(gaps) >= 0.1
