@@ -56,10 +56,8 @@ def optlib_rewrite(model: Any) -> Any:
     computes the same function as the stock one."""
     import optlib.nn
 
-    from benchmarks.models._nets.dlrm import StackedLookup
-
-    merged = optlib.nn.MergedEmbeddingBag.from_embeddingbags(list(model.embeddings.tables))
-    model.embeddings = StackedLookup(merged)
+    # It takes the stacked (tables, n) index and offset tensors as they come.
+    model.embeddings = optlib.nn.MergedEmbeddingBag.from_embeddingbags(list(model.embeddings.tables))
     model.interaction = optlib.nn.Interaction()
     return model
 

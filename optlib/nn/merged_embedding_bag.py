@@ -52,22 +52,38 @@ class MergedEmbeddingBag(nn.Module):
 
     def forward(
         self,
-        indices: Sequence[torch.Tensor],
-        offsets: Sequence[torch.Tensor],
-        per_sample_weights: Sequence[torch.Tensor] | None = None,
+        indices: Sequence[torch.Tensor] | torch.Tensor,
+        offsets: Sequence[torch.Tensor] | torch.Tensor,
+        per_sample_weights: Sequence[torch.Tensor] | torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
-        """Look up table ``t`` with ``indices[t]`` and ``offsets[t]`` (1-D, as ``EmbeddingBag``)."""
+        """Look up table ``t`` with ``indices[t]`` and ``offsets[t]`` (1-D, as ``EmbeddingBag``).
+
+        ``indices`` and ``offsets`` may also be 2-D tensors, one row per table (every table
+        with the same number of indices, as a fixed pooling factor gives): the shifts into the
+        merged weight are then two vectorized adds instead of a pair of small ops per table,
+        which is most of this module's cost in eager mode at tens of tables.
+        """
         tables = len(self.num_embeddings)
         if len(indices) != tables or len(offsets) != tables:
             raise ValueError(f"expected {tables} index and offset tensors, got {len(indices)} and {len(offsets)}")
-        batch = offsets[0].numel()
-        if any(o.numel() != batch for o in offsets):
-            raise ValueError("every table needs the same batch size (offsets of equal length)")
-        lengths = torch.tensor([i.numel() for i in indices], device=offsets[0].device)
-        index_starts = lengths.cumsum(0) - lengths
-        all_indices = torch.cat([idx + self.row_starts[t] for t, idx in enumerate(indices)])
-        all_offsets = torch.cat([off + index_starts[t] for t, off in enumerate(offsets)])
-        weights = None if per_sample_weights is None else torch.cat(list(per_sample_weights))
+        if isinstance(indices, torch.Tensor) and isinstance(offsets, torch.Tensor):
+            if indices.dim() != 2 or offsets.dim() != 2:
+                raise ValueError(f"stacked indices and offsets must be 2-D (tables, n); got shapes "
+                                 f"{tuple(indices.shape)} and {tuple(offsets.shape)}")
+            batch, per_table = offsets.size(1), indices.size(1)
+            all_indices = (indices + self.row_starts.unsqueeze(1)).reshape(-1)
+            index_starts = torch.arange(tables, device=offsets.device).mul_(per_table).unsqueeze(1)
+            all_offsets = (offsets + index_starts).reshape(-1)
+            weights = None if per_sample_weights is None else torch.as_tensor(per_sample_weights).reshape(-1)
+        else:
+            batch = offsets[0].numel()
+            if any(o.numel() != batch for o in offsets):
+                raise ValueError("every table needs the same batch size (offsets of equal length)")
+            lengths = torch.tensor([i.numel() for i in indices], device=offsets[0].device)
+            index_starts = lengths.cumsum(0) - lengths
+            all_indices = torch.cat([idx + self.row_starts[t] for t, idx in enumerate(indices)])
+            all_offsets = torch.cat([off + index_starts[t] for t, off in enumerate(offsets)])
+            weights = None if per_sample_weights is None else torch.cat(list(per_sample_weights))
         out = F.embedding_bag(all_indices, self.weight, all_offsets, mode=self.mode, per_sample_weights=weights)
         return list(out.view(tables, batch, self.embedding_dim).unbind(0))
 

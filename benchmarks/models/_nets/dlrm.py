@@ -35,18 +35,6 @@ class EmbeddingTables(nn.Module):
         return [table(indices[i], offsets[i]) for i, table in enumerate(self.tables)]
 
 
-class StackedLookup(nn.Module):
-    """Adapts a multi-table lookup taking per-table lists (``lookup(indices_list,
-    offsets_list)``) to this model's stacked tensors."""
-
-    def __init__(self, lookup: nn.Module) -> None:
-        super().__init__()
-        self.lookup = lookup
-
-    def forward(self, indices: torch.Tensor, offsets: torch.Tensor) -> list[torch.Tensor]:
-        return list(self.lookup(list(indices.unbind(0)), list(offsets.unbind(0))))
-
-
 class DotInteraction(nn.Module):
     """Dot products of every pair of feature vectors (strict lower triangle), plus the dense
     vector itself: the interaction of the reference DLRM."""

@@ -64,6 +64,24 @@ def test_merged_embedding_bag_equals_tables_one_by_one(mode):
     torch.testing.assert_close(merged.table_weight(1), bags[1].weight, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_merged_embedding_bag_takes_stacked_tables_as_one_tensor(mode):
+    torch.manual_seed(5)
+    bags = [nn.EmbeddingBag(rows, 8, mode=mode) for rows in (10, 30, 5)]
+    merged = MergedEmbeddingBag.from_embeddingbags(bags)
+    g = torch.Generator().manual_seed(6)
+    # Two indices per bag, 4 bags per table, every table the same count (a pooling factor).
+    indices = torch.stack([torch.randint(0, b.num_embeddings, (8,), generator=g) for b in bags])
+    offsets = torch.arange(0, 8, 2).repeat(3, 1)
+    weights = torch.rand(3, 8, generator=g) if mode == "sum" else None
+    outs = merged(indices, offsets, weights)
+    for t, (bag, out) in enumerate(zip(bags, outs)):
+        pw = None if weights is None else weights[t]
+        torch.testing.assert_close(out, bag(indices[t], offsets[t], per_sample_weights=pw), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="2-D"):
+        merged(indices.reshape(3, 2, 4), offsets)
+
+
 def test_merged_embedding_bag_per_sample_weights():
     torch.manual_seed(4)
     bags = [nn.EmbeddingBag(12, 4, mode="sum") for _ in range(2)]
