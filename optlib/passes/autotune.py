@@ -35,6 +35,13 @@ _TIE_MARGIN = 0.02
 # ONNX Runtime block instead of 4 ms, which made optlib's eager candidate look 25x slower than
 # it is. 50 ms brought it back on a 2-core machine; 0.1 s leaves a margin.
 _POOL_SETTLE_S = 0.1
+# A runner at N threads this many times (and this many ms) slower than itself at one thread
+# was not measuring the model but a busy machine: a descheduled OpenMP thread stalls every
+# barrier for a scheduler quantum (milliseconds), where the cost of waking a second thread on
+# free cores is microseconds. A choice made then holds for that moment, not for the next
+# process, so it is not remembered.
+_CONTENDED_SLOWDOWN = 2.0
+_CONTENDED_MIN_MS = 1.0
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,19 @@ def select_fastest(
     return chosen, runners[chosen], report
 
 
+def contended(report: TuneReport) -> bool:
+    """Whether a candidate ran more than ``_CONTENDED_SLOWDOWN`` times (and ``_CONTENDED_MIN_MS``)
+    slower with all its threads than with one: the cores were busy while the race ran."""
+    medians = {c.name: c.median_ms for c in report.candidates if c.median_ms is not None}
+    for name, median in medians.items():
+        base, threads = split_threads(name)
+        slower = medians.get(base)
+        if threads == 1 and slower is not None and slower > max(_CONTENDED_SLOWDOWN * median,
+                                                                median + _CONTENDED_MIN_MS):
+            return True
+    return False
+
+
 def select_fastest_cached(
     key: str | None,
     builders: Mapping[str, Callable[[], Callable]],
@@ -264,8 +284,8 @@ def select_fastest_cached(
     own_pools: frozenset[str] = frozenset(),
 ) -> tuple[str, Callable, TuneReport]:
     """:func:`select_fastest`, reusing the choice stored under ``key`` when it still builds and
-    is accurate (only that candidate is built); a fresh choice is stored. ``key`` ``None``
-    measures every candidate and stores nothing."""
+    is accurate (only that candidate is built); a fresh choice is stored unless the race was
+    :func:`contended`. ``key`` ``None`` measures every candidate and stores nothing."""
     if key is not None:
         entry = tune_cache.lookup(key)
         if entry is not None and entry["chosen"] in builders:
@@ -283,6 +303,9 @@ def select_fastest_cached(
             tune_cache.forget(key)
     chosen, runner, report = select_fastest(builders, args, reference, tolerance, seconds_per_candidate,
                                             error_fn=error_fn, args_for=args_for, own_pools=own_pools)
-    if key is not None:
+    if key is not None and contended(report):
+        logger.info("optlib: the cores were busy while the candidates were timed (%s); this choice is used "
+                    "but not remembered", report.summary())
+    elif key is not None:
         tune_cache.store(key, chosen, report.to_dict())
     return chosen, runner, report

@@ -4,6 +4,7 @@ change that could change the winner is a different key; a stale or broken entry 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from torch import nn
 
 import optlib
 from optlib.passes import tune_cache
-from optlib.passes.autotune import select_fastest_cached
+from optlib.passes.autotune import contended, select_fastest_cached
 
 
 @pytest.fixture()
@@ -49,6 +50,29 @@ def test_second_selection_builds_only_the_remembered_winner(cache):
     assert (again, second.built, report.cached) == (chosen, [chosen], True)
     torch.testing.assert_close(runner(x), x * 2)
     assert "earlier run" in report.summary()
+
+
+def _threaded(delays: dict[str, float]):
+    def make(delay):
+        def run(x):
+            time.sleep(delay)
+            return x * 2
+        return lambda: run
+    return {name: make(delay) for name, delay in delays.items()}
+
+
+def test_a_choice_made_while_the_cores_were_busy_is_used_but_not_remembered(cache):
+    # Two threads 6x slower than one is the signature of a busy machine, not of the model.
+    x = torch.ones(4)
+    busy = _threaded({"eager": 0.03, "eager@1t": 0.005})
+    chosen, _, report = select_fastest_cached("k3", busy, (x,), x * 2, 1e-4, 0.05)
+    assert chosen == "eager@1t" and contended(report)
+    assert not (cache / "k3.json").exists()
+    # The same race on free cores (two threads faster) is remembered.
+    free = _threaded({"eager": 0.005, "eager@1t": 0.01})
+    chosen, _, report = select_fastest_cached("k3", free, (x,), x * 2, 1e-4, 0.05)
+    assert chosen == "eager" and not contended(report)
+    assert json.loads((cache / "k3.json").read_text())["chosen"] == "eager"
 
 
 def test_a_remembered_winner_that_is_now_wrong_is_forgotten_and_remeasured(cache):
@@ -130,6 +154,17 @@ def test_key_follows_what_can_change_the_winner():
 
 
 def test_optimize_reuses_its_choice_and_says_so(cache):
+    # One thread: no thread-count variants, so a busy machine cannot keep the choice from
+    # being remembered (a rule tested above).
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _reuses_its_choice(cache)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _reuses_its_choice(cache):
     x = torch.randn(4, 8)
     model = _mlp()
     first = optlib.optimize(model, sample_input=x, tune_seconds=0.05)
