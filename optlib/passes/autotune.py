@@ -25,7 +25,10 @@ from optlib.passes import tune_cache
 
 # How far behind the leader's median a candidate may be and stay in the timing race: after
 # the first round (three calls, noisy) only hopeless ones go; after ``min_rounds`` the rest.
-_DROP_AFTER_FIRST = 2.0
+# One block can be 2x off on free cores (the first candidate timed after the builds ran
+# against a converter's lingering threads), so the first cut is wide; a 2-thread runner on a
+# busy machine is 20-150x behind and still goes at once.
+_DROP_AFTER_FIRST = 4.0
 _DROP_AFTER_MIN = 1.25
 # Medians closer than this to the fastest count as a tie (broken by preference order).
 _TIE_MARGIN = 0.02
@@ -224,6 +227,8 @@ def select_fastest(
     if len(runners) == 1:  # nothing to choose between: timing it would only spend the budget
         (chosen,) = runners
         return chosen, runners[chosen], TuneReport(chosen, tuple(results[name] for name in builders))
+    if own_pools & set(builders):
+        time.sleep(_POOL_SETTLE_S)  # a converter's or runtime's threads from the builds
 
     samples: dict[str, list[float]] = {name: [] for name in runners}
     deadline = time.perf_counter() + seconds_per_candidate * len(runners)
