@@ -4,7 +4,9 @@ Models and variants come from the benchmark suite's registry (``benchmarks.model
 ``benchmarks.variants``), so this report measures the same networks, inputs and runtime
 settings as the suite's series. Two stock paths the registry does not carry are defined here:
 ``compile-freezing`` (torch.compile with ``freezing=True``) and ``torchscript`` (trace, freeze,
-``optimize_for_inference``).
+``optimize_for_inference``). Two script-local models give the inference targets' GNN shape
+(``gcn-50k``, ``graphsage-50k``: 50,000 nodes, 500,000 edges, 128 features), beside the
+suite's Cora-shaped ``gcn`` and ``graphsage``.
 
 For each model it builds every variant a user could pick plus optlib fp32 and optlib int8,
 then times them all in one run, interleaved in short blocks so that a noisy neighbour slows
@@ -21,7 +23,8 @@ SQNR for int8). The "loaded" pass repeats the timing while one CPU-bound
 process per other core spins. A summary table closes the run.
 
     python benchmarks/scripts/optlib_inference.py
-        [--models resnet50,dlrm,bert_base,gcn,graphsage] [--variants eager,compile,...]
+        [--models resnet50,dlrm,bert_base,gcn,graphsage,gcn-50k,graphsage-50k]
+        [--variants eager,compile,...]
         [--threads 2] [--seconds 4] [--no-loaded] [--json out.json]
 """
 
@@ -58,16 +61,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import optlib  # noqa: E402
 from benchmarks.accuracy import max_relative_error, sqnr_db  # noqa: E402
-from benchmarks.models import BuildOptions, Workload, all_models, get_model  # noqa: E402
+from benchmarks.models import BuildOptions, ModelSpec, Workload, all_models, get_model  # noqa: E402
 from benchmarks.variants import Context, Prepared, all_variants  # noqa: E402
 from benchmarks.variants._common import eval_prepared  # noqa: E402
 
-DEFAULT_MODELS = ("resnet50", "dlrm", "bert_base", "gcn", "graphsage")
+DEFAULT_MODELS = ("resnet50", "dlrm", "bert_base", "gcn", "graphsage", "gcn-50k", "graphsage-50k")
 # Latency batches: one image, one sequence; a GNN batch is that many disjoint Cora-sized
 # copies in one graph (18 copies: 48,744 nodes, 190,008 edges), large enough that message
 # passing, not per-call overhead, dominates. Other models use the registry's eval batch.
 BATCH = {"resnet50": 1, "bert_base": 1, "gcn": 18, "graphsage": 18}
 OPTLIB_VARIANTS = ("optlib", "optlib-int8")
+# The message-passing-bound GNN shape of the inference issue (PyG's GCN and GraphSAGE, 2
+# layers of 64, on 50,000 nodes, 500,000 edges and 128 dense features): where the suite's
+# Cora-shaped graph spends most of its time in the dense 1,433-feature input projection, this
+# one spends it in the neighbour aggregation that optlib runs as a CSR sparse matmul.
+LARGE_GRAPH = {"nodes": 50_000, "edges": 500_000, "features": 128, "classes": 16}
 # Workers start with "spawn": a forked child would share the parent's torch state (thread
 # pools, allocator), which is what the processes are there to keep apart.
 _SPAWN = multiprocessing.get_context("spawn")
@@ -76,6 +84,47 @@ QUIET_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx")
 RUN_TIMEOUT_S = 600.0  # one block: a hung runtime ends the run instead of stalling it
 ISOLATION = ("each variant runs in its own process and is stopped (SIGSTOP) while the "
              "others build or run")
+
+
+# ---------------------------------------------------------------- script-local models
+
+def _build_large_graph(kind: str) -> Callable[[BuildOptions], Workload]:
+    def build(options: BuildOptions) -> Workload:
+        from benchmarks.models._common import classification_loss, generator
+        from benchmarks.models._nets.graph import GraphShape, build_gnn, synthetic_graph
+
+        torch.manual_seed(options.seed)
+        shape = GraphShape(nodes=LARGE_GRAPH["nodes"], edges=LARGE_GRAPH["edges"],
+                           features=LARGE_GRAPH["features"], classes=LARGE_GRAPH["classes"])
+
+        def graph(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            _, edge_index, labels = synthetic_graph(shape, generator(seed))
+            x = torch.randn(shape.nodes, shape.features, generator=generator(seed + 1))
+            return x, edge_index, labels
+
+        x, edge_index, labels = graph(options.seed)
+        return Workload(model=build_gnn(kind, shape.features, 64, 2, shape.classes),
+                        inputs=(x, edge_index), batch_size=1, samples_per_batch=shape.nodes,
+                        loss=classification_loss(labels),
+                        calibration=lambda i: graph(options.seed + 100 + i)[:2])
+    return build
+
+
+LOCAL_MODELS = {
+    f"{kind}-50k": ModelSpec(name=f"{kind}-50k", family="gnn",
+                             description=f"torch_geometric {kind}, 50k nodes, 500k edges, 128 features",
+                             build=_build_large_graph(kind), eval_batch=1, train_batch=1,
+                             offline_batch=1, requires=("torch_geometric",))
+    for kind in ("gcn", "graphsage")
+}
+
+
+def model_spec(name: str) -> ModelSpec:
+    return LOCAL_MODELS[name] if name in LOCAL_MODELS else get_model(name)
+
+
+def known_models() -> list[str]:
+    return [*all_models(), *LOCAL_MODELS]
 
 
 # ---------------------------------------------------------------- script-local variants
@@ -210,7 +259,7 @@ def _build_model_variant(model: str, variant: str, threads: int, workdir: str,
     """The worker's build: the seeded model, its eager fp32 reference (on a copy, so that a
     variant changing the module in place cannot change it), FLOPs if asked, then the
     variant. Fills ``info`` as it goes, so that a failed build still reports what it got."""
-    spec = get_model(model)
+    spec = model_spec(model)
     workload = spec.build(BuildOptions(batch_size=BATCH.get(model, spec.eval_batch), seed=0))
     workload.model.eval()
     info["checksum"] = checksum(workload.model.state_dict(), workload.inputs)
@@ -494,7 +543,7 @@ def environment(threads: int) -> dict[str, str]:
 
 
 def describe_inputs(name: str, workload: Workload) -> str:
-    if get_model(name).family == "gnn":
+    if model_spec(name).family == "gnn":
         x, edge_index = workload.inputs[0], workload.inputs[1]
         return (f"batch {workload.batch_size} graph copies: {x.shape[0]:,} nodes, "
                 f"{edge_index.shape[1]:,} edges, {x.shape[1]} features")
@@ -588,14 +637,14 @@ def print_summary(summary: list[dict]) -> None:
 
     print("\nsummary (speed-ups: eager median / variant median; optlib/best = best stock median / "
           "optlib median, > 1 means optlib is faster)")
-    print(f"  {'model':<10} {'scenario':<10} {'eager ms':>9}  {'best stock':<24} {'optlib':>7} "
+    print(f"  {'model':<14} {'scenario':<10} {'eager ms':>9}  {'best stock':<24} {'optlib':>7} "
           f"{'optlib/best':>11}  {'int8':>6} {'SQNR dB':>8}  optlib route")
     for s in summary:
         scenario = "free" if s["scenario"] == "no added load" else "loaded"
         eager = f"{s['eager_ms']:.2f}" if s["eager_ms"] is not None else "-"
         best = f"{s['best_stock']} ({x(s['best_stock_vs_eager'])})" if s["best_stock"] else "-"
         sqnr = f"{s['int8_sqnr_db']:.1f}" if s["int8_sqnr_db"] is not None else "-"
-        print(f"  {s['model']:<10} {scenario:<10} {eager:>9}  {best:<24} {x(s['optlib_vs_eager']):>7} "
+        print(f"  {s['model']:<14} {scenario:<10} {eager:>9}  {best:<24} {x(s['optlib_vs_eager']):>7} "
               f"{x(s['optlib_vs_best_stock']):>11}  {x(s['int8_vs_eager']):>6} {sqnr:>8}  "
               f"{s['optlib_route'] or '-'}")
 
@@ -613,9 +662,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     opts = parser.parse_args(argv)
     opts.models = [m for m in opts.models.split(",") if m]
     opts.variants = [v for v in opts.variants.split(",") if v]
-    unknown_models = [m for m in opts.models if m not in all_models()]
+    unknown_models = [m for m in opts.models if m not in known_models()]
     if unknown_models:
-        parser.error(f"unknown models {unknown_models}; known: {', '.join(all_models())}")
+        parser.error(f"unknown models {unknown_models}; known: {', '.join(known_models())}")
     unknown_variants = [v for v in opts.variants if v not in known_variants()]
     if unknown_variants:
         parser.error(f"unknown variants {unknown_variants}; known: {', '.join(known_variants())}")
@@ -625,7 +674,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_model(name: str, opts: argparse.Namespace) -> tuple[list[dict], dict[str, Any]]:
     """Builds and times one model's variants, each in its own worker process; the parent
     holds no model, only the workers' reports and timings."""
-    spec = get_model(name)
+    spec = model_spec(name)
     missing = [p for p in spec.requires if importlib.util.find_spec(p) is None]
     if missing:
         print(f"\n== {name}: skipped: {', '.join(missing)} not installed", flush=True)
