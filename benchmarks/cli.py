@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                                                  "OMP_NUM_THREADS, else one per core)")
     run.add_argument("--cores", help="cores to pin to, e.g. 0-3,6 (default: this process's)")
     run.add_argument("--instances", type=int, help="benchmark instances sharing the cores")
+    run.add_argument("--processes", type=int,
+                     help="run each benchmark in this many fresh processes, one after another, "
+                          "each timing its share of the budget; percentiles pool them all")
     run.add_argument("--scenario", default="default", choices=("default", "offline", "realtime"),
                      help="offline: all cores, large batch; realtime: batch 1, 4 cores per "
                           "instance")
@@ -100,7 +103,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cores=parse_cores(args.cores) if args.cores else None, threads=args.threads,
         instances=args.instances, scenario=args.scenario, launcher=args.launcher,
         channels_last=args.channels_last, tiny=args.tiny, batch_size=args.batch_size,
-        policy=_policy(args, base), timeout_s=args.timeout, seed=args.seed, name=args.name)
+        policy=_policy(args, base), timeout_s=args.timeout, seed=args.seed, name=args.name,
+        processes=args.processes)
     # SIGTERM (a job's time limit) unwinds like Ctrl-C, so running benchmarks are killed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     results = run(options)

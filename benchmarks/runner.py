@@ -31,7 +31,7 @@ from benchmarks.plan import (BenchmarkSpec, InstancePlan, Selection, batch_for, 
 from benchmarks.progress import Progress
 from benchmarks.results import BenchmarkResult, ResultsFile
 from benchmarks.suites import get_suite
-from benchmarks.summarize import BenchmarkIdentity, not_run, summarize
+from benchmarks.summarize import BenchmarkIdentity, merge_repeats, not_run, summarize
 from benchmarks.variants import get_variant
 
 __all__ = ["RunOptions", "planned", "run"]
@@ -60,6 +60,11 @@ class RunOptions:
     timeout_s: float | None = None
     seed: int = 0
     name: str = "perfhud-cpu"
+    processes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.processes is not None and self.processes < 1:
+            raise ValueError(f"processes must be >= 1, got {self.processes}")
 
     def resolved_cores(self) -> tuple[int, ...]:
         if self.cores is not None:
@@ -107,6 +112,8 @@ def reproduce_command(options: RunOptions, combo: Sequence[Any], batch: int,
             "--min-iters", str(policy.min_iters)]
     if threads is not None:
         argv += ["--threads", str(threads)]
+    if options.processes is not None:
+        argv += ["--processes", str(options.processes)]
     if options.instances is not None:
         argv += ["--instances", str(options.instances)]
     for flag, on in (("--launcher", options.launcher), ("--channels-last", options.channels_last),
@@ -234,6 +241,9 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     suite = get_suite(options.suite) if options.suite else None
     policy = options.policy or (suite.policy if suite else TimingPolicy())
     timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
+    processes = options.processes or 1
+    # Each process times its share of the budget, so more processes cost only their setup.
+    process_policy = replace(policy, budget_s=policy.budget_s / processes)
     combos = planned(options)
     cores = options.resolved_cores()
     threads = options.resolved_threads()
@@ -255,25 +265,31 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
             specs = [BenchmarkSpec(model=model, mode=mode, precision=precision, variant=variant,
                                    batch_size=batch, threads=p.threads, cores=p.cores,
                                    tiny=options.tiny, channels_last=options.channels_last,
-                                   scenario=options.scenario, seed=options.seed, policy=policy)
+                                   scenario=options.scenario, seed=options.seed,
+                                   policy=process_policy)
                      for p in plans]
             ident = BenchmarkIdentity(
                 model=model, mode=mode, precision=precision, variant=variant,
                 family=get_model(model).family, scenario=options.scenario,
                 command=reproduce_command(options, combo, batch, cores, threads, policy),
                 config={"spec": specs[0].to_dict(), "instances": len(plans),
-                        "launcher": options.launcher})
+                        "processes": processes, "launcher": options.launcher})
             missing = _missing_packages(model, variant)
             if missing:
                 new_rows, new_metrics = not_run(
                     ident, "skipped", f"needs package(s) not installed: {', '.join(missing)}")
             else:
-                with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
-                    outcomes, error = _run_instances(specs, plans, options, timeout_s, Path(tmp))
+                repeats: list[list[dict[str, Any]]] = []
+                error = None
+                while error is None and len(repeats) < processes:
+                    with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
+                        outcomes, error = _run_instances(specs, plans, options, timeout_s,
+                                                         Path(tmp))
+                    repeats.append(outcomes)
                 if error is not None:
                     new_rows, new_metrics = not_run(ident, "failed", error)
                 else:
-                    new_rows, new_metrics = summarize(ident, outcomes)
+                    new_rows, new_metrics = summarize(ident, merge_repeats(repeats))
             rows.extend(new_rows)
             metrics.update(new_metrics)
             progress.finish(key, new_rows[0].status, _summary_text(new_rows, new_metrics, key))

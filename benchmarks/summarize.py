@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.results import BenchmarkResult
 from benchmarks.stats import percentile
 
-__all__ = ["BenchmarkIdentity", "summarize", "not_run"]
+__all__ = ["BenchmarkIdentity", "merge_repeats", "summarize", "not_run"]
 
 # Rows every benchmark has, and the ones written for a failed or skipped benchmark.
 _PRIMARY = (("latency_p50", "ms", "lower"), ("throughput", "samples/s", "higher"))
@@ -66,6 +66,45 @@ def _elementwise_sum(series: Sequence[Sequence[float]]) -> list[float]:
     return [sum(s[i] for s in series) for i in range(n)]
 
 
+def merge_repeats(repeats: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """One outcome per instance from the same instances run in several fresh processes, one
+    after another: samples concatenated in run order, peak RSS and setup time the largest,
+    accuracy the worst. Instances are matched by the cores they ran on (their affinity), which
+    every repeat plans alike; a failed outcome is kept as it is, so the benchmark fails.
+
+    Why repeat at all: a process can settle at a speed level of its own (memory placement,
+    which neighbours share the core's caches then), and a p50 pooled over several processes
+    averages those levels where one process's p50 inherits one of them.
+    """
+    if len(repeats) == 1:
+        return [dict(o) for o in repeats[0]]
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for outcomes in repeats:
+        for outcome in outcomes:
+            if outcome.get("status") != "ok":
+                return [dict(outcome)]
+            key = tuple(outcome.get("runtime", {}).get("affinity") or ())
+            into = merged.get(key)
+            if into is None:
+                merged[key] = {**outcome, "latencies_ms": list(outcome["latencies_ms"]),
+                               "cpu_ms": list(outcome["cpu_ms"]),
+                               "extras": {k: list(v) for k, v in outcome["extras"].items()},
+                               "processes": 1}
+                continue
+            into["latencies_ms"] += outcome["latencies_ms"]
+            into["cpu_ms"] += outcome["cpu_ms"]
+            for name, values in outcome["extras"].items():
+                into["extras"].setdefault(name, []).extend(values)
+            into["peak_rss_mb"] = max(into["peak_rss_mb"], outcome["peak_rss_mb"])
+            into["setup_s"] = max(into["setup_s"], outcome["setup_s"])
+            into["processes"] += 1
+            if outcome.get("accuracy") and into.get("accuracy"):
+                worse = min if outcome["accuracy"]["metric"] == "sqnr" else max
+                into["accuracy"] = {**into["accuracy"], "value": worse(
+                    into["accuracy"]["value"], outcome["accuracy"]["value"])}
+    return list(merged.values())
+
+
 def summarize(ident: BenchmarkIdentity, outcomes: Sequence[Mapping[str, Any]]
               ) -> tuple[list[BenchmarkResult], dict[str, float]]:
     """Rows and summary metrics of one benchmark from its instances' outcomes.
@@ -80,8 +119,8 @@ def summarize(ident: BenchmarkIdentity, outcomes: Sequence[Mapping[str, Any]]
                            outcome.get("error") or "instance failed without a message")
     config = dict(ident.config)
     config["variant_config"] = outcomes[0].get("config", {})
-    config["instance_runtime"] = [{"runtime": o.get("runtime", {}),
-                                   "warmup": o.get("warmup", {})} for o in outcomes]
+    config["instance_runtime"] = [{"runtime": o.get("runtime", {}), "warmup": o.get("warmup", {}),
+                                   "processes": o.get("processes", 1)} for o in outcomes]
     latencies = [ms for o in outcomes for ms in o["latencies_ms"]]
     generate = ident.mode == "generate"
     if generate:

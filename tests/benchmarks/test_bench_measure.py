@@ -8,7 +8,7 @@ import time
 import pytest
 
 from benchmarks.measure import TimingPolicy, time_iterations
-from benchmarks.summarize import BenchmarkIdentity, summarize
+from benchmarks.summarize import BenchmarkIdentity, merge_repeats, summarize
 
 
 def test_warmup_settles_on_a_steady_step_then_times_at_least_min_iters() -> None:
@@ -84,3 +84,31 @@ def test_one_failed_instance_fails_the_benchmark() -> None:
     assert metrics == {}
     assert {r.status for r in rows} == {"failed"}
     assert all(r.error == "RuntimeError: boom" and r.samples == () for r in rows)
+
+
+def _on(core: int, result: dict) -> dict:
+    return {**result, "runtime": {"affinity": [core]}}
+
+
+def test_repeated_processes_pool_per_instance_not_across_instances() -> None:
+    # Two instances (cores 0 and 1), each run in two processes one after another; the second
+    # repeat lists its instances in the other order.
+    first = [_on(0, outcome([10.0, 10.0])), _on(1, outcome([20.0, 20.0], accuracy=2e-6))]
+    second = [_on(1, outcome([22.0, 22.0], accuracy=5e-6)), _on(0, outcome([12.0, 12.0]))]
+    merged = {o["runtime"]["affinity"][0]: o for o in merge_repeats([first, second])}
+    assert merged[0]["latencies_ms"] == [10.0, 10.0, 12.0, 12.0]
+    assert merged[1]["latencies_ms"] == [20.0, 20.0, 22.0, 22.0]
+    assert merged[0]["processes"] == merged[1]["processes"] == 2
+    assert merged[1]["accuracy"]["value"] == 5e-6
+    rows, metrics = summarize(IDENT, list(merged.values()))
+    # Throughput sums the two instances' medians, each pooled over its own processes.
+    assert metrics["resnet18-eval-fp32-optlib_throughput"] == pytest.approx(
+        (100 + 1000 / 12) / 2 + (50 + 1000 / 22) / 2)
+    assert first[0]["latencies_ms"] == [10.0, 10.0]  # the inputs are not changed
+
+
+def test_a_failed_repeat_fails_the_benchmark() -> None:
+    failed = {"status": "failed", "error": "RuntimeError: second process"}
+    merged = merge_repeats([[_on(0, outcome([1.0]))], [failed]])
+    rows, metrics = summarize(IDENT, merged)
+    assert metrics == {} and {r.error for r in rows} == {"RuntimeError: second process"}

@@ -97,6 +97,32 @@ def test_realtime_instances_each_get_their_cores(tmp_path: Path) -> None:
     assert results.environ["instance_cores"] == [[0], [1]]
 
 
+def test_processes_repeat_each_instance_in_fresh_processes_and_pool_them(tmp_path: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two usable cores to run two pinned instances")
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "--modes", "eval", "--variants", "eager",
+                    "--precisions", "fp32", "--scenario", "realtime", "--instances", "2",
+                    "--cores", "0-1", "--processes", "3", "--tiny", "--quick",
+                    "--min-iters", "4", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = load_results(out)
+    latency = next(r for r in results.results if r.metric == "latency_p50")
+    instances = latency.config["instance_runtime"]
+    # Two instances, each the pool of three processes (a fresh pid each), per core.
+    assert sorted(i["runtime"]["affinity"] for i in instances) == [[0], [1]]
+    assert [i["processes"] for i in instances] == [3, 3]
+    assert len(latency.samples) >= 2 * 3 * 4
+    assert latency.config["processes"] == 3
+    assert latency.command[latency.command.index("--processes") + 1] == "3"
+
+
+def test_processes_must_be_positive(tmp_path: Path) -> None:
+    proc = run_cli(["run", "--models", "dlrm", "--processes", "0", "--tiny", "--quick",
+                    "--out", str(tmp_path / "r.json")], tmp_path)
+    assert proc.returncode != 0 and "processes must be >= 1, got 0" in proc.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--models", "resnet51"], "unknown model 'resnet51'; known: bert_base, dlrm"),
     (["--variants", "tensorrt"], "unknown variant 'tensorrt'; known: eager"),
