@@ -210,8 +210,8 @@ def select_fastest(
     form of the same inputs (an exported runtime takes them in the default memory layout, which
     converting at each call would cost it). ``own_pools`` names the candidates that run on a
     thread pool of their own; the race pauses after each of their blocks so that the next
-    candidate is not timed against their lingering workers. Insertion order is the preference order on
-    ties (medians within 2 %), so list the simplest candidate first. Raises ``RuntimeError`` when
+    candidate is not timed against their lingering workers. Insertion order is the preference
+    order on ties (medians within 2 %), so list the simplest candidate first. Raises ``RuntimeError`` when
     none works.
     """
     runners: dict[str, Callable] = {}
