@@ -60,6 +60,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import optlib  # noqa: E402
+from optlib.passes.autotune import with_threads  # noqa: E402
 from benchmarks.accuracy import max_relative_error, sqnr_db  # noqa: E402
 from benchmarks.models import BuildOptions, ModelSpec, Workload, all_models, get_model  # noqa: E402
 from benchmarks.variants import Context, Prepared, all_variants  # noqa: E402
@@ -493,15 +494,10 @@ def matmul_roof_runners() -> dict[str, Callable]:
     """
     a, b = torch.randn(ROOF_N, ROOF_N), torch.randn(ROOF_N, ROOF_N)
 
-    def one_thread(*_: Any) -> torch.Tensor:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return torch.mm(a, b)
-        finally:
-            torch.set_num_threads(threads)
+    def sgemm(*_: Any) -> torch.Tensor:
+        return torch.mm(a, b)
 
-    return {ROOF_VARIANTS[0]: lambda *_: torch.mm(a, b), ROOF_VARIANTS[1]: one_thread}
+    return {ROOF_VARIANTS[0]: sgemm, ROOF_VARIANTS[1]: with_threads(sgemm, 1)}
 
 
 def roof_gflops(samples: dict[str, list[float]], threads: int) -> float:

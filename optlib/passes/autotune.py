@@ -27,14 +27,14 @@ from optlib.passes import tune_cache
 # the first round (three calls, noisy) only hopeless ones go; after ``min_rounds`` the rest.
 # One block can be 2x off on free cores (the first candidate timed after the builds ran
 # against a converter's lingering threads), so the first cut is wide; a 2-thread runner on a
-# busy machine is 20-150x behind and still goes at once.
+# busy machine was 24-95x behind here and still goes at once.
 _DROP_AFTER_FIRST = 4.0
 _DROP_AFTER_MIN = 1.25
 # Medians closer than this to the fastest count as a tie (broken by preference order).
 _TIE_MARGIN = 0.02
 # Pause after a block of a runtime with its own thread pool (ONNX Runtime, OpenVINO): its
 # workers stay busy for tens of milliseconds after a call returns, and torch's OpenMP threads
-# timed in that window lost their core: DLRM at 2 threads took 13-40 ms per call right after an
+# timed in that window lost their core: DLRM at 2 threads took 13-33 ms per call right after an
 # ONNX Runtime block instead of 4 ms, which made optlib's eager candidate look 25x slower than
 # it is. 50 ms brought it back on a 2-core machine; 0.1 s leaves a margin.
 _POOL_SETTLE_S = 0.1

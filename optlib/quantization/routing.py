@@ -84,11 +84,13 @@ def route(variants: list[Variant], args: tuple, reference, seconds: float, tune_
     by_name = {v.name: v for v in available}
     builders = {v.name: _no_grad(lambda v=v: v.build(args)) for v in available}
     openmp = {v.name for v in available if v.runtime != "openvino"}
+    # OpenVINO brings its own pool; the thread-count variants added next are all OpenMP.
+    own_pools = frozenset(v.name for v in available if v.runtime == "openvino")
     builders = add_thread_variants(builders, openmp, torch.get_num_threads())
     key = cache.tune_key("int8", variants[0].model, args, None, builders) if cache.enabled(tune_cache) else None
     try:
         chosen, runner, report = select_fastest_cached(key, builders, args, reference, allowed, seconds,
-                                                       error_fn=noise_ratio, own_pools=frozenset(builders) - openmp)
+                                                       error_fn=noise_ratio, own_pools=own_pools)
     except RuntimeError as exc:
         warn_once("int8-routing", f"optlib: INT8 runtime selection failed, the eager INT8 model runs: {exc}")
         return OptimizedModule(variants[0].model)
