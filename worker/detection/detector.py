@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .model import IMPROVEMENT, NO_CHANGE, REGRESSION, SUSPECT, DetectorConfig, Point, Verdict
-from .scan import Candidate, min_detectable_shift, reference_sigma, scan
+from .scan import Candidate, fold_two_speeds, min_detectable_shift, reference_sigma, scan
 
 
 def point_level(point: Point) -> float:
@@ -185,7 +185,8 @@ def min_detectable_change(
     """Smallest step, in percent, that the stream confirms within `config.max_lag` points
     for this series' own noise (its last `config.pre_window` points since its last
     confirmed change, and while those are fewer, at least the noise of the segment before
-    it). `math.inf` while the series has fewer than three points since that change.
+    it; on a host with two speeds, the noise within a speed). `math.inf` while the series
+    has fewer than three points since that change.
     """
     known = set(changes)
     recent = history[max(0, len(history) - config.window) :]
@@ -193,5 +194,7 @@ def min_detectable_change(
     if len(recent) - starts[-1] < 3:
         return math.inf
     levels = np.array([point_level(p) for p in recent])
-    sigma = reference_sigma(levels, starts, len(recent), config)
+    # On a host with two speeds the folded test sees steps against the noise within a speed.
+    folded = fold_two_speeds(levels, starts, config)
+    sigma = reference_sigma(levels if folded is None else folded, starts, len(recent), config)
     return math.expm1(min_detectable_shift(sigma, config)) * 100.0

@@ -32,6 +32,10 @@ Why these choices:
   back at the old level; a return to the usual level from an offset whose mirror the
   memory knows; a new level the series' outliers already reached (which must then hold
   longer); and a "new level" that keeps moving the way it moved (a wave, a drift).
+- A host with two speeds that take turns inflates every scale measured around one level:
+  where the plain test confirms nothing and the reference window shows two such speeds,
+  the test runs again with each point folded onto the lower speed (`speeds.py`), against
+  the noise within a speed. A small step on such a host is seen there.
 - A level that held for less than `transient_max` commits and went back to where it was is
   a transient host state; the detector reports it as such (the earlier change withdrawn)
   rather than as a second change.
@@ -45,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import DetectorConfig
+from .speeds import two_speeds
 
 # MAD of N(0, s^2) is 0.6745 s; median of |N(0, 2 s^2)| is 0.6745 * sqrt(2) s.
 _MAD_TO_SIGMA = 1.0 / 0.6745
@@ -186,8 +191,45 @@ def scan(levels: np.ndarray, config: DetectorConfig, starts: list[int] | None = 
     `levels` are log levels of consecutive measured commits, oldest first; `starts` the
     indices where the series' confirmed segments begin, oldest first (the last one opens
     the current segment: no reference reaches before it).
+
+    Where the plain test confirms nothing and the reference window shows a host with two
+    speeds, the test runs again on the levels folded onto its lower speed (`speeds`), and
+    a change it confirms there is the answer.
     """
     starts = starts or [0]
+    cand = _scan_levels(levels, config, starts)
+    if cand is not None and cand.confirmed:
+        return cand
+    folded = fold_two_speeds(levels, starts, config)
+    if folded is not None:
+        alt = _scan_levels(folded, config, starts, memory_levels=levels)
+        if alt is not None and alt.confirmed:
+            return alt
+    return cand
+
+
+def fold_two_speeds(levels: np.ndarray, starts: list[int], config: DetectorConfig) -> np.ndarray | None:
+    """`levels` with the current segment folded onto its lower speed, when the reference
+    window of the newest candidates shows a host with two speeds; else None."""
+    seg = starts[-1]
+    max_lag = min(config.max_lag, levels.size - seg - config.min_pre)
+    if max_lag < 1:
+        return None
+    ref_end = levels.size - max_lag
+    reference = levels[max(seg, ref_end - config.pre_window) : ref_end]
+    speeds = two_speeds(reference, math.log1p(config.noise_floor_pct / 100.0))
+    if speeds is None:
+        return None
+    folded = levels.copy()
+    folded[seg:] = speeds.fold(levels[seg:])
+    return folded
+
+
+def _scan_levels(
+    levels: np.ndarray, config: DetectorConfig, starts: list[int], memory_levels: np.ndarray | None = None
+) -> Candidate | None:
+    """`scan` on one version of the levels; the mode memory reads `memory_levels` (the
+    levels as measured, where `levels` are folded) or else `levels`."""
     seg = starts[-1]
     cur = levels[seg:]
     n_total = cur.size
@@ -220,7 +262,7 @@ def scan(levels: np.ndarray, config: DetectorConfig, starts: list[int] | None = 
         and not _still_moving(post, shift, sigma, config)
     )
     if confirmed:
-        memory = residual_memory(levels, starts, seg + ref_end)
+        memory = residual_memory(levels if memory_levels is None else memory_levels, starts, seg + ref_end)
         back_to_usual = abs(post_level - median(cur[:split])) <= config.mode_band * sigma
         confirmed = not _known_mode(memory, shift, sigma, config, lag=lag, back_to_usual=back_to_usual) and (
             lag >= 2 * config.min_post or not _reached_before(memory, shift, sigma, config)
