@@ -14,7 +14,7 @@ from torch import nn
 from optlib._log import logger
 from optlib.gnn.layers import CSRGCNConv, CSRSAGEConv
 
-__all__ = ["CSRGCNConv", "CSRSAGEConv", "to_sparse_gnn"]
+__all__ = ["CSRGCNConv", "CSRSAGEConv", "has_sparse_layers", "to_sparse_gnn"]
 
 
 def _replacement(module: nn.Module) -> nn.Module | None:
@@ -37,6 +37,11 @@ def _replacement(module: nn.Module) -> nn.Module | None:
             return None
         return CSRSAGEConv(module)
     return None
+
+
+def has_sparse_layers(model: nn.Module) -> bool:
+    """Whether ``to_sparse_gnn`` would replace any layer of ``model``."""
+    return any(_replacement(m) is not None for m in model.modules())
 
 
 def to_sparse_gnn(model: nn.Module, inplace: bool = False) -> nn.Module:

@@ -53,7 +53,8 @@ class CSRGCNConv(nn.Module):
 
 
 class CSRSAGEConv(nn.Module):
-    """Mean-aggregating ``SAGEConv`` (no projection) as ``A_mean @ (x W_l^T) + b + x W_r^T``."""
+    """Mean-aggregating ``SAGEConv`` (no projection) as ``A_mean @ (x W_l^T) + b + x W_r^T``;
+    with a quantized ``lin_l`` (the INT8 flow) as ``lin_l(A_mean @ x) + x W_r^T``."""
 
     def __init__(self, conv: nn.Module) -> None:
         super().__init__()
@@ -70,9 +71,14 @@ class CSRSAGEConv(nn.Module):
         num_nodes = x.size(0)
         key = AdjacencyCache.key_of(edge_index, num_nodes, ("mean", self.flow), x.dtype, None)
         adjacency = self._cache.get(key, lambda: mean_adjacency(edge_index, num_nodes, self.flow, x.dtype))
-        out = adjacency @ F.linear(x, self.lin_l.weight).to(adjacency.dtype)
-        if self.lin_l.bias is not None:
-            out = out + self.lin_l.bias
+        weight = getattr(self.lin_l, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.dtype.is_floating_point:
+            out = adjacency @ F.linear(x, weight).to(adjacency.dtype)
+            if self.lin_l.bias is not None:
+                out = out + self.lin_l.bias
+        else:
+            # An INT8 lin_l was calibrated on the aggregated features: keep PyG's order.
+            out = self.lin_l(adjacency @ x.to(adjacency.dtype))
         if self.lin_r is not None:
             out = out + self.lin_r(x)
         return F.normalize(out, p=2.0, dim=-1) if self.normalize else out

@@ -200,6 +200,7 @@ def convert(prepared: nn.Module, optimize: bool = True, tune_seconds: float = 1.
     inputs (its ``.module`` is the plain quantized model); otherwise the plain model.
     ``tune_cache`` reuses the runtime an earlier run chose for the same quantized model here.
     """
+    from optlib.gnn import has_sparse_layers
     from optlib.quantization.routing import Variant, route, without_embedding_quantization
 
     recipe = recipe_of(prepared)
@@ -221,6 +222,8 @@ def convert(prepared: nn.Module, optimize: bool = True, tune_seconds: float = 1.
         static_model = build(static)
         variants.append(Variant("openvino-static-linear", static_model, "openvino",
                                 without_embedding_quantization(static, build)))
+    if has_sparse_layers(quantized):
+        variants.append(Variant("csr", quantized, "csr"))
     return route(variants, args, reference, tune_seconds, tune_cache=tune_cache)
 
 

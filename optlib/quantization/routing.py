@@ -5,6 +5,9 @@ per op). Two other runtimes execute the same quantized graph with fewer passes o
 TorchScript freezing (one graph, no Python between ops), and OpenVINO, whose PyTorch
 frontend turns the quantize/dequantize pairs into fused int8 convolutions and matmuls and
 whose task-stealing scheduler degrades gracefully when other processes share the cores.
+For PyTorch Geometric models a fourth candidate runs the quantized model with its GCNConv /
+SAGEConv aggregations as CSR sparse matmuls (``optlib.gnn``): the int8 Linears alone leave
+the gather/scatter of every edge, which dominates a GNN, as slow as in fp32.
 OpenVINO imports neither quantized embedding tables nor dynamic Linears, so its candidate
 keeps the tables in fp32 (lookups, not compute) and, for transformers, is offered the static
 variant of the Linears. A candidate is accepted only if its quantization noise against the
@@ -30,7 +33,7 @@ from optlib.passes.compilers import quiet_torchscript
 
 _SQNR_SLACK_DB = 1.0
 _MIN_SQNR_DB = 20.0
-RUNTIMES = ("eager", "torchscript", "openvino")
+RUNTIMES = ("eager", "torchscript", "openvino", "csr")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ class Variant:
         target = self.runtime_model if self.runtime_model is not None else self.model
         if self.runtime == "eager":
             return target
+        if self.runtime == "csr":
+            from optlib.gnn import to_sparse_gnn
+
+            return to_sparse_gnn(target)
         with torch.no_grad(), quiet_torchscript():
             traced = torch.jit.trace(target, args, check_trace=False)
             if self.runtime == "openvino":
@@ -99,8 +106,11 @@ def route(variants: list[Variant], args: tuple, reference, seconds: float, tune_
     variant = by_name[chosen]
     if variant.runtime == "eager":
         return OptimizedModule(variant.model, tune_report=report, num_threads=threads)
+    # The CSR layers take any graph (and fall back to PyG's for what they do not handle);
+    # the traced runtimes are built for the example's shapes.
+    signature = None if variant.runtime == "csr" else input_signature(args, {})
     return OptimizedModule(variant.model, backend=chosen, builder=lambda: variant.build(args), runner=runner,
-                           signature=input_signature(args, {}), tune_report=report, num_threads=threads)
+                           signature=signature, tune_report=report, num_threads=threads)
 
 
 def without_embedding_quantization(recipe, build: Callable) -> nn.Module | None:

@@ -67,6 +67,28 @@ def test_routed_model_runs_the_fastest_accurate_runtime(family):
     assert chosen_recipe.modules.keys() <= Q.recipe_of(prepared).modules.keys()
 
 
+@pytest.mark.parametrize("family", ["gcn", "sage"])
+def test_gnn_int8_is_also_tried_with_csr_aggregation_giving_the_same_outputs(family):
+    """The int8 Linears alone leave PyG's per-edge gather/scatter as slow as in fp32: the
+    router also offers the quantized model with CSR aggregation, which computes the same
+    outputs, on the calibration graph and on any other."""
+    from optlib.gnn import CSRGCNConv, CSRSAGEConv
+    from optlib.quantization.routing import Variant
+
+    model, args, prepared = calibrated(family)
+    plain = Q.convert(prepared, optimize=False)
+    csr = Variant("csr", plain, "csr").build(args)
+    assert isinstance(csr.conv1, (CSRGCNConv, CSRSAGEConv)) and isinstance(csr.conv2, (CSRGCNConv, CSRSAGEConv))
+    other = models.graph(nodes=150, edges=700, seed=9)
+    with torch.no_grad():
+        for inputs in (args, other):
+            torch.testing.assert_close(csr(*inputs), plain(*inputs), rtol=1e-4, atol=1e-5)
+        routed = Q.convert(prepared, tune_seconds=0.05, tune_cache=False)
+        assert "csr" in {c.name for c in routed.tune_report.candidates}
+        assert sqnr(routed(*args), model(*args)) >= 20
+        torch.testing.assert_close(routed(*other), plain(*other), rtol=1e-4, atol=1e-5)
+
+
 def test_recipe_is_readable_json_with_the_documented_fields(tmp_path):
     _, _, prepared = calibrated("dlrm")
     path = tmp_path / "int8.json"
