@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db.base import utcnow
+from db.base import dialect_insert, utcnow
 from db.models import Commit, Job, JobKind, Push, PushCommit, Repository
 
 AUTHOR_MAX = Commit.__table__.c.author.type.length
@@ -66,11 +64,6 @@ def regular_job_key(commit_id: int, suite: str, queue: str) -> str:
     return f"regular:{commit_id}:{suite}:{queue}"
 
 
-def _insert(session: Session, model: type):  # type: ignore[no-untyped-def]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return insert(model.__table__)
-
-
 def get_repository(session: Session, full_name: str) -> Repository | None:
     return session.scalars(select(Repository).where(Repository.full_name == full_name.lower())).one_or_none()
 
@@ -93,7 +86,7 @@ def upsert_commits(session: Session, repository: Repository, infos: Sequence[Com
     ]
     # ON CONFLICT DO NOTHING: two deliveries carrying the same commit may race; neither fails.
     # One statement executed with a list of rows: compiled once and cached, batched by the driver.
-    session.execute(_insert(session, Commit).on_conflict_do_nothing(), rows)
+    session.execute(dialect_insert(session, Commit).on_conflict_do_nothing(), rows)
     shas = [info.sha for info in infos]
     found = {
         c.sha: c
@@ -162,7 +155,7 @@ def record_push(
     )
     session.add(push)
     session.flush()
-    session.execute(_insert(session, PushCommit).on_conflict_do_nothing(),
+    session.execute(dialect_insert(session, PushCommit).on_conflict_do_nothing(),
                     [{"push_id": push.id, "commit_id": c.id, "position": i} for i, c in enumerate(stored)])
     record = PushRecord(push=push, commits=stored)
     rows = [
@@ -173,7 +166,7 @@ def record_push(
         for suite in suites
     ]
     # A job whose dedup key exists (the commit was pushed before) is skipped, race-free.
-    statement = _insert(session, Job).on_conflict_do_nothing(index_elements=["dedup_key"])
+    statement = dialect_insert(session, Job).on_conflict_do_nothing(index_elements=["dedup_key"])
     for start in range(0, len(rows), 1000):
         batch = rows[start : start + 1000]
         new = session.execute(statement.returning(Job.__table__.c.id, Job.__table__.c.queue), batch).all()

@@ -15,15 +15,17 @@ from typing import Protocol
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db.base import dialect_insert
 from db.models import Benchmark, Direction, Job, Result
 
 # Column widths of the benchmark table. A longer name is refused by check_names (an upload's
 # answer says which field); a family name is cut to fit instead, as it only groups columns.
-NAME_LIMITS = {"model": 100, "mode": 20, "precision": 20, "variant": 50, "metric": 50, "unit": 20, "family": 50}
+NAME_LIMITS = {
+    name: Benchmark.__table__.c[name].type.length
+    for name in ("model", "mode", "precision", "variant", "metric", "unit", "family")
+}
 
 BenchmarkKey = tuple[str, str, str, str, str]  # (model, mode, precision, variant, metric)
 
@@ -100,8 +102,7 @@ def benchmark_ids(session: Session, measurements: Sequence[Measured]) -> dict[Be
          "unit": m.unit, "direction": Direction(m.direction).value, "family": m.family[:NAME_LIMITS["family"]]}
         for m in measurements
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(Benchmark).values(rows).on_conflict_do_nothing())
+    session.execute(dialect_insert(session, Benchmark).values(rows).on_conflict_do_nothing())
     wanted = {benchmark_key(m) for m in measurements}
     found: dict[BenchmarkKey, int] = {}
     rows_found = session.execute(
