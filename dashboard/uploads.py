@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from dashboard.actions import ActionError
 from db.base import utcnow
 from db.models import Commit, Host, Job, JobKind, JobStatus, Repository
-from db.results import check_names, detectable, series_name, store_results
+from db.results import check_names, followed_series, store_results
 
 MAX_HOST_NAME = 100
 
@@ -29,13 +29,6 @@ class Upload:
     sha: str
     host: str
     suite: str
-
-
-def followed_series(measured: Any) -> list[str]:
-    """The metrics change detection follows for the job: the file's primary ones (all of them
-    when it marks none), each with samples the detector can use."""
-    any_primary = any(r.primary for r in measured)
-    return sorted(series_name(r) for r in measured if (r.primary or not any_primary) and detectable(r.samples))
 
 
 def store_upload(session: Session, upload: Upload, results: Any) -> tuple[int, int]:

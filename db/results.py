@@ -52,6 +52,8 @@ class Measured(Protocol):
     def family(self) -> str: ...
     @property
     def samples(self) -> Sequence[float]: ...
+    @property
+    def primary(self) -> bool: ...
 
 
 def benchmark_key(m: Measured) -> BenchmarkKey:
@@ -74,6 +76,14 @@ def check_names(measurements: Sequence[Measured]) -> None:
 def detectable(samples: Sequence[float]) -> bool:
     """Change detection works on ratios: it needs strictly positive, finite samples."""
     return all(v > 0 and math.isfinite(v) for v in samples)
+
+
+def followed_series(measured: Sequence[Measured]) -> list[str]:
+    """The series change detection follows for a job: its primary metrics (all of them when
+    none is marked primary: a small project's own suite), each with samples the detector
+    can use. The others (p90 beside p50, memory, accuracy) are stored and charted only."""
+    any_primary = any(m.primary for m in measured)
+    return sorted(series_name(m) for m in measured if (m.primary or not any_primary) and detectable(m.samples))
 
 
 def summary_stats(samples: Sequence[float]) -> dict[str, float | int]:

@@ -10,13 +10,13 @@ the job keeps their reasons.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.results import ResultsError, load_results
+from db.results import series_name
 
 MAX_RESULTS_BYTES = 32 * 1024 * 1024
 
@@ -42,12 +42,7 @@ class Measurement:
 
     @property
     def name(self) -> str:
-        return f"{self.model}-{self.mode}-{self.precision}-{self.variant}_{self.metric}"
-
-    @property
-    def detectable(self) -> bool:
-        """Change detection works on ratios: it needs strictly positive samples."""
-        return all(v > 0 and math.isfinite(v) for v in self.samples)
+        return series_name(self)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from db.models import Job, JobKind, JobStatus
+from db.results import followed_series
 from db.session import run_in_transaction
 from perfhud.settings import Settings
 from worker import jobstate
@@ -132,8 +133,7 @@ def _measure(ctx: WorkerContext, spec: JobSpec, workdir: Path, log_path: Path) -
             return JobOutcome(JobStatus.FAILED, error=prefix + str(exc), log_tail=read_tail(log_path))
     summary: dict[str, Any] = {
         "benchmarks": len(results.measurements),
-        # The series change detection follows for this job (see Measurement.primary).
-        "series": sorted(m.name for m in results.measurements if m.primary and m.detectable),
+        "series": followed_series(results.measurements),
     }
     if results.failures:
         summary["failed_benchmarks"] = dict(results.failures)
