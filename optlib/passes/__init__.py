@@ -5,6 +5,7 @@ from optlib.passes.dropout import replace_dropout_with_identity
 from optlib.passes.fold_bn import fold_conv_bn, fold_linear_bn
 from optlib.passes.layout import to_channels_last
 from optlib.passes.prepack import PrepackedConv2d, prepack_weights
+from optlib.passes.prepack_linear import PrepackedLinear
 
 
 def sparse_gnn(model, inplace: bool = False):
@@ -29,6 +30,7 @@ def graph_mode(model, sample_input=None, backend: str = "auto", dtype=None):
 
 __all__ = [
     "PrepackedConv2d",
+    "PrepackedLinear",
     "fold_conv_bn",
     "fold_linear_bn",
     "graph_mode",

@@ -6,7 +6,8 @@ primitive that inductor's freezing emits (``mkldnn._convolution_pointwise``), wh
 applies a following ReLU or residual add in the convolution's epilogue, saving a pass over
 the activation. The dense weight stays the module's parameter so that ``state_dict`` saves
 and loads as usual; the packed copy is rebuilt after loading. fp32 only: under bf16
-autocast the stock path already picks oneDNN's bf16 kernels.
+autocast the stock path already picks oneDNN's bf16 kernels. ``Linear`` layers get the same
+treatment in :mod:`optlib.passes.prepack_linear`; :func:`prepack_weights` applies both.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from optlib._log import logger
+from optlib.passes.prepack_linear import has_packable_linear, prepack_linears
 
 _RELUS = (torch.relu, F.relu, torch.relu_)
 
@@ -85,10 +87,12 @@ def _packable(conv: nn.Module) -> str | None:
 
 
 def prepack_weights(model: nn.Module, inplace: bool = False) -> nn.Module:
-    """Replace eval-mode fp32 ``Conv2d`` modules with :class:`PrepackedConv2d`, fusing epilogues.
+    """Replace eval-mode fp32 ``Conv2d`` modules with :class:`PrepackedConv2d`, fusing epilogues,
+    and ``Linear`` modules with :class:`~optlib.passes.prepack_linear.PrepackedLinear`.
 
-    The fusions need an FX trace (a ReLU or add that is the conv's only user); a model FX
-    cannot trace still gets its convolutions prepacked, without fusion.
+    The convolution fusions need an FX trace (a ReLU or add that is the conv's only user); a
+    model FX cannot trace still gets its convolutions prepacked, without fusion. Linears fuse
+    a following ReLU inside ``nn.Sequential`` containers, which needs no trace.
     """
     if model.training:
         logger.debug("weights_prepack: model is in training mode; weights change every step")
@@ -96,10 +100,21 @@ def prepack_weights(model: nn.Module, inplace: bool = False) -> nn.Module:
     if not torch.backends.mkldnn.is_available():
         logger.debug("weights_prepack: this torch build has no oneDNN")
         return model
-    if not any(_packable(m) is None for m in model.modules()):
-        logger.debug("weights_prepack: no eval-mode fp32 Conv2d to prepack")
+    convs = any(_packable(m) is None for m in model.modules())
+    linears = has_packable_linear(model)
+    if not convs and not linears:
+        logger.debug("weights_prepack: no eval-mode fp32 Conv2d or Linear to prepack")
         return model
     model = model if inplace else copy.deepcopy(model)
+    if convs:
+        model = _prepack_convolutions(model)
+    if linears:
+        # A GraphModule calls its Sequentials' children one by one: their ReLUs must stay.
+        model = prepack_linears(model, fuse_relu=not isinstance(model, torch.fx.GraphModule))
+    return model
+
+
+def _prepack_convolutions(model: nn.Module) -> nn.Module:
     try:
         return _prepack_and_fuse(torch.fx.symbolic_trace(model))
     except Exception as exc:

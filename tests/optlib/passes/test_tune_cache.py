@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import optlib
-from optlib.passes import tune_cache
+from optlib.passes import autotune, tune_cache
 from optlib.passes.autotune import contended, select_fastest_cached
 
 
@@ -61,8 +61,9 @@ def _threaded(delays: dict[str, float]):
     return {name: make(delay) for name, delay in delays.items()}
 
 
-def test_a_choice_made_while_the_cores_were_busy_is_used_but_not_remembered(cache):
+def test_a_choice_made_while_the_cores_were_busy_is_used_but_not_remembered(cache, monkeypatch):
     # Two threads 6x slower than one is the signature of a busy machine, not of the model.
+    monkeypatch.setattr(autotune, "_CONTENDED_PAUSES_S", ())
     x = torch.ones(4)
     busy = _threaded({"eager": 0.03, "eager@1t": 0.005})
     chosen, _, report = select_fastest_cached("k3", busy, (x,), x * 2, 1e-4, 0.05)
@@ -181,3 +182,50 @@ def _reuses_its_choice(cache):
 def test_tune_cache_must_be_a_bool():
     with pytest.raises(ValueError, match="tune_cache must be True or False"):
         optlib.OptimizeConfig(tune_cache="yes")
+
+
+def test_a_contended_race_is_timed_again_on_the_same_builds(cache, monkeypatch):
+    # The first race looks busy (two threads 6x slower than one), the second does not: the
+    # second one's choice is used and remembered, and no candidate is built twice.
+    monkeypatch.setattr(autotune, "_CONTENDED_PAUSES_S", (0.0, 0.0))
+    x = torch.ones(4)
+    races, builds = {"n": 0}, []
+
+    def make(name):
+        def run(t):
+            busy = races["n"] <= 1
+            time.sleep({"eager": 0.03 if busy else 0.002, "eager@1t": 0.005}[name])
+            return t * 2
+
+        def build():
+            builds.append(name)
+            return run
+        return build
+
+    def broken():
+        builds.append("broken")
+        raise RuntimeError("cannot convert")
+
+    original = autotune.select_fastest
+
+    def counting(*args, **kwargs):
+        races["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(autotune, "select_fastest", counting)
+    builders = {"eager": make("eager"), "eager@1t": make("eager@1t"), "broken": broken}
+    chosen, _, report = select_fastest_cached("k4", builders, (x,), x * 2, 1e-4, 0.05)
+    assert races["n"] == 2 and chosen == "eager" and not contended(report)
+    assert sorted(builds) == ["broken", "eager", "eager@1t"]
+    assert json.loads((cache / "k4.json").read_text())["chosen"] == "eager"
+
+
+def test_a_race_that_stays_contended_gives_up_after_the_last_pause(cache, monkeypatch):
+    monkeypatch.setattr(autotune, "_CONTENDED_PAUSES_S", (0.0, 0.0))
+    x = torch.ones(4)
+    busy = _threaded({"eager": 0.03, "eager@1t": 0.005})
+    original, races = autotune.select_fastest, []
+    monkeypatch.setattr(autotune, "select_fastest", lambda *a, **k: races.append(1) or original(*a, **k))
+    chosen, _, report = select_fastest_cached("k5", busy, (x,), x * 2, 1e-4, 0.02)
+    assert len(races) == 3 and chosen == "eager@1t" and contended(report)
+    assert not (cache / "k5.json").exists()
