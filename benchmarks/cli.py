@@ -88,7 +88,8 @@ def _policy(args: argparse.Namespace, base: TimingPolicy | None) -> TimingPolicy
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from benchmarks.plan import Selection, parse_cores
+    from benchmarks.cores import parse_cores
+    from benchmarks.plan import Selection
     from benchmarks.runner import RunOptions, run
     from benchmarks.suites import get_suite
 

@@ -14,8 +14,7 @@ from benchmarks.measure import TimingPolicy
 from benchmarks.models import MODES, all_models, get_model
 from benchmarks.variants import PRECISIONS, all_variants, get_variant
 
-__all__ = ["SCENARIOS", "BenchmarkSpec", "InstancePlan", "Selection", "expand", "parse_cores",
-           "plan_instances"]
+__all__ = ["SCENARIOS", "BenchmarkSpec", "InstancePlan", "Selection", "expand", "plan_instances"]
 
 SCENARIOS = ("default", "offline", "realtime")
 REALTIME_CORES_PER_INSTANCE = 4
@@ -108,30 +107,6 @@ class BenchmarkSpec:
 class InstancePlan:
     cores: tuple[int, ...]
     threads: int
-
-
-def parse_cores(text: str) -> tuple[int, ...]:
-    """``"0-3,6"`` -> (0, 1, 2, 3, 6), the taskset/numactl list syntax."""
-    cores: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi or lo)
-        except ValueError:
-            raise ValueError(f"bad core list {text!r}; expected e.g. 0-3,6") from None
-        if first < 0 or last < first:
-            raise ValueError(f"bad core range {part!r} in {text!r}")
-        cores.extend(range(first, last + 1))
-    if not cores:
-        raise ValueError(f"empty core list {text!r}")
-    return tuple(sorted(set(cores)))
-
-
-def format_cores(cores: Sequence[int]) -> str:
-    return ",".join(str(c) for c in cores)
 
 
 def plan_instances(scenario: str, cores: Sequence[int], threads: int | None,

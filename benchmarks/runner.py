@@ -26,8 +26,8 @@ from typing import IO, Any
 from benchmarks.environment import collect_environment
 from benchmarks.measure import TimingPolicy
 from benchmarks.models import get_model
-from benchmarks.plan import (BenchmarkSpec, InstancePlan, Selection, batch_for, expand,
-                             format_cores, plan_instances)
+from benchmarks.cores import format_cores
+from benchmarks.plan import BenchmarkSpec, InstancePlan, Selection, batch_for, expand, plan_instances
 from benchmarks.progress import Progress
 from benchmarks.results import BenchmarkResult, ResultsFile
 from benchmarks.suites import get_suite

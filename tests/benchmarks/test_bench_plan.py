@@ -5,23 +5,9 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.models import all_models
-from benchmarks.plan import (BenchmarkSpec, InstancePlan, Selection, batch_for, expand,
-                             parse_cores, plan_instances)
+from benchmarks.plan import BenchmarkSpec, InstancePlan, Selection, batch_for, expand, plan_instances
 from benchmarks.runner import RunOptions, launcher_command, planned
 from benchmarks.variants import all_variants
-
-
-@pytest.mark.parametrize(("text", "cores"), [
-    ("0", (0,)), ("0-3", (0, 1, 2, 3)), ("0-1,4,6-7", (0, 1, 4, 6, 7)), ("3,1,1", (1, 3)),
-])
-def test_parse_cores(text: str, cores: tuple[int, ...]) -> None:
-    assert parse_cores(text) == cores
-
-
-@pytest.mark.parametrize("text", ["", "a", "3-1", "-1", "1-x"])
-def test_parse_cores_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="core"):
-        parse_cores(text)
 
 
 PLANS = [
@@ -109,5 +95,5 @@ def test_launcher_command_runs_every_instance_on_the_planned_cores() -> None:
     assert cmd[1:3] == ["-m", "optlib.launch"]
     assert cmd[cmd.index("--ninstances") + 1] == "2"
     assert cmd[cmd.index("--ncores-per-instance") + 1] == "4"
-    assert cmd[cmd.index("--core-list") + 1] == "0,1,2,3,4,5,6,7"
+    assert cmd[cmd.index("--core-list") + 1] == "0-7"
     assert cmd[-3:] == ["child.py", "--spec", "s.json"]

@@ -6,35 +6,7 @@ import os
 
 import pytest
 
-from worker.pinning import Pinning, format_cores, parse_cores, pin_command, thread_env
-
-
-@pytest.mark.parametrize(("spec", "cores"), [
-    ("0", (0,)),
-    ("2-7", (2, 3, 4, 5, 6, 7)),
-    ("0,2,4", (0, 2, 4)),
-    ("4-5,1,1", (1, 4, 5)),
-    (" 3 - 3 ".replace(" ", ""), (3,)),
-])
-def test_parse_cores(spec: str, cores: tuple[int, ...]) -> None:
-    assert parse_cores(spec) == cores
-    assert parse_cores(format_cores(cores)) == cores
-
-
-@pytest.mark.parametrize(("spec", "message"), [
-    ("", "empty core list"),
-    ("a", "is not N or N-M"),
-    ("3-1", "the end is below the start"),
-    ("1;rm -rf /", "is not N or N-M"),
-    ("5000", "beyond"),
-])
-def test_parse_cores_rejects(spec: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_cores(spec)
-
-
-def test_format_cores_compacts_ranges() -> None:
-    assert format_cores([9, 2, 3, 4]) == "2-4,9"
+from worker.pinning import Pinning, pin_command, thread_env
 
 
 def test_pinning_refuses_cores_it_cannot_use() -> None:
