@@ -200,7 +200,8 @@ def _optimize_inference(model: nn.Module, cfg: OptimizeConfig, sample_input: Any
     eager = working
     if cfg.weights_prepack and fp32:
         # Never in place: graph-mode candidates start from the unpacked module.
-        eager = _guarded("weights_prepack", prepack_weights, working, args, check)
+        # Given the sample input, the Linears are packed only where that measured faster.
+        eager = _guarded("weights_prepack", lambda m: prepack_weights(m, sample_args=args), working, args, check)
     wrap = dict(dtype=cfg.dtype, channels_last=use_channels_last)
     if not cfg.graph_mode or cfg.backend == "eager":
         return OptimizedModule(eager, **wrap)

@@ -86,13 +86,14 @@ def _packable(conv: nn.Module) -> str | None:
     return None
 
 
-def prepack_weights(model: nn.Module, inplace: bool = False) -> nn.Module:
+def prepack_weights(model: nn.Module, inplace: bool = False, sample_args: tuple | None = None) -> nn.Module:
     """Replace eval-mode fp32 ``Conv2d`` modules with :class:`PrepackedConv2d`, fusing epilogues,
     and ``Linear`` modules with :class:`~optlib.passes.prepack_linear.PrepackedLinear`.
 
     The convolution fusions need an FX trace (a ReLU or add that is the conv's only user); a
     model FX cannot trace still gets its convolutions prepacked, without fusion. Linears fuse
-    a following ReLU inside ``nn.Sequential`` containers, which needs no trace.
+    a following ReLU inside ``nn.Sequential`` containers, which needs no trace; given
+    ``sample_args``, only the Linears that ran faster packed on them are packed.
     """
     if model.training:
         logger.debug("weights_prepack: model is in training mode; weights change every step")
@@ -110,7 +111,8 @@ def prepack_weights(model: nn.Module, inplace: bool = False) -> nn.Module:
         model = _prepack_convolutions(model)
     if linears:
         # A GraphModule calls its Sequentials' children one by one: their ReLUs must stay.
-        model = prepack_linears(model, fuse_relu=not isinstance(model, torch.fx.GraphModule))
+        model = prepack_linears(model, fuse_relu=not isinstance(model, torch.fx.GraphModule),
+                                sample_args=sample_args)
     return model
 
 

@@ -106,3 +106,57 @@ def test_a_traced_conv_model_keeps_its_relus():
 def test_unknown_unary_is_refused():
     with pytest.raises(ValueError, match="unsupported unary"):
         PrepackedLinear(nn.Linear(2, 2), "gelu")
+
+
+def test_with_sample_args_only_the_layers_measured_faster_are_packed(monkeypatch):
+    from optlib.passes import prepack_linear
+
+    measured = []
+
+    def wider_wins(linear, packed, x):
+        measured.append((linear.in_features, tuple(x.shape)))
+        return linear.out_features >= 32
+
+    monkeypatch.setattr(prepack_linear, "_packed_is_faster", wider_wins)
+    model = _Net().eval()
+    model.unused = nn.Linear(5, 64)  # never called: no input to measure it on
+    x = torch.randn(8, 13)
+    packed = prepack_weights(model, sample_args=(x,))
+    # Each called layer was timed on the input it sees in the model.
+    assert sorted(measured) == [(1, (8, 1)), (13, (8, 13)), (16, (8, 16)), (32, (8, 32))]
+    kinds = [type(m).__name__ for m in packed.mlp]
+    assert kinds == ["PrepackedLinear", "Linear", "ReLU", "Linear"]  # the slower layer keeps its ReLU
+    assert type(packed.unused) is nn.Linear and type(packed.head) is nn.Linear
+    with torch.no_grad():
+        torch.testing.assert_close(packed(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_the_per_layer_timing_keeps_the_faster_form():
+    import time as _time
+
+    from optlib.passes.prepack_linear import _packed_is_faster
+
+    class _Sleeping:
+        unary = "none"
+
+        def __init__(self, seconds: float) -> None:
+            self.seconds = seconds
+
+        def __call__(self, x):
+            _time.sleep(self.seconds)
+            return x
+
+    x = torch.randn(2, 4)
+    assert not _packed_is_faster(_Sleeping(0.0), _Sleeping(0.002), x)
+    assert _packed_is_faster(_Sleeping(0.002), _Sleeping(0.0), x)
+
+
+def test_nested_sequentials_are_fused_at_every_level():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Linear(8, 8), nn.ReLU()).eval()
+    packed = prepack_weights(model)
+    assert [m.unary for m in packed.modules() if isinstance(m, PrepackedLinear)] == ["relu", "relu"]
+    assert not any(isinstance(m, nn.ReLU) for m in packed.modules())
+    x = torch.randn(3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(packed(x), model(x), rtol=1e-5, atol=1e-6)
