@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from flask import Blueprint, render_template, url_for
@@ -13,6 +14,8 @@ from dashboard.store import get_session
 from db.models import Benchmark
 from db.queries.common import resolve_host, resolve_repository
 from db.queries.series import DEFAULT_POINTS, Series, load_series
+from db.results import detectable
+from worker.detection import DetectorConfig, Point, min_detectable_change
 
 bp = Blueprint("series", __name__)
 
@@ -40,6 +43,20 @@ def load_series_for_request() -> Series:
     return load_series(session, repository, benchmark, host, branch=text_arg("branch"), limit=limit)
 
 
+def detectable_change_pct(series: Series) -> float | None:
+    """The smallest step, in percent, that change detection confirms on this series from its
+    own noise as it stands now (None while it is too short to say): what an engineer asks of a
+    green row. Measured as the detector measures it, on the ratio to the same job's baseline
+    where every point has one, and since the series' last confirmed change."""
+    baseline = {p.commit_id: p.samples for p in series.baseline_points if detectable(p.samples)}
+    with_baseline = series.baseline is not None and all(p.commit_id in baseline for p in series.points)
+    points = [Point(p.sha, p.samples, baseline[p.commit_id] if with_baseline else None)
+              for p in series.points if detectable(p.samples)]
+    changes = [p.sha for p in series.points if p.verdict in ("regression", "improvement")]
+    smallest = min_detectable_change(points, changes=changes)
+    return None if math.isinf(smallest) else smallest
+
+
 def commit_link(repository: str) -> Callable[[str], str]:
     """A commit URL maker built from one ``url_for``: a chart has thousands of points."""
     marker = "0" * 40
@@ -52,4 +69,5 @@ def commit_link(repository: str) -> Callable[[str], str]:
 def series_page():  # type: ignore[no-untyped-def]
     series = load_series_for_request()
     figure = series_figure(series, commit_link(series.repository.full_name))
-    return render_template("series.html", series=series, figure=figure)
+    return render_template("series.html", series=series, figure=figure, detectable=detectable_change_pct(series),
+                           max_lag=DetectorConfig().max_lag)

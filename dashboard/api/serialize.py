@@ -8,6 +8,7 @@ from typing import Any
 from dashboard.alerts import AlertsPage
 from dashboard.commits import CommitComparison
 from dashboard.hud import HudPage
+from dashboard.series import detectable_change_pct
 from db.models import Benchmark, Commit, Host, Repository
 from db.queries.alerts import AlertGroupView
 from db.queries.common import Page
@@ -103,6 +104,7 @@ def series(s: Series) -> dict[str, Any]:
         "benchmark": benchmark(s.benchmark), "points": [_point(p) for p in s.points],
         "baseline": benchmark(s.baseline) if s.baseline is not None else None,
         "baseline_points": [_point(p) for p in s.baseline_points],
+        "min_detectable_change_pct": detectable_change_pct(s),
         "alerts": [
             {"id": a.alert_id, "group_id": a.group_id, "sha": a.sha, "direction": a.direction, "state": a.state,
              "change_pct": a.change_pct, "confidence": a.confidence}

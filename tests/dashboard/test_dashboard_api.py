@@ -39,6 +39,8 @@ def test_series_json(client: FlaskClient, seeded: Seed) -> None:
     assert data["baseline"]["variant"] == "eager" and len(data["baseline_points"]) == 10
     assert data["alerts"][0]["sha"] == seeded.sha(REGRESSION_COMMIT)
     assert len(data["points"][0]["samples"]) == 5
+    # Measured since the confirmed regression at commit 8: three points are enough to say.
+    assert data["min_detectable_change_pct"] is not None and data["min_detectable_change_pct"] > 0
     limited = client.get(f"/api/v1/series?benchmark={bench}&limit=3").get_json()
     assert [p["sha"] for p in limited["points"]] == [seeded.sha(8), seeded.sha(9), seeded.sha(10)]
 

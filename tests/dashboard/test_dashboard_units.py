@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -14,6 +16,7 @@ from dashboard.cells import STYLES, format_pct
 from dashboard.figures import series_figure
 from dashboard.github import Ignored, PayloadError, Pong, PushWork, interpret, signature_matches, signature_for
 from dashboard.reproduce import reproduce_command
+from dashboard.series import detectable_change_pct
 from dashboard.stats import compare_samples
 from db.models import Benchmark, Direction, Host, Repository
 from db.queries.series import Series, SeriesAlert, SeriesPoint
@@ -161,3 +164,39 @@ def test_every_verdict_has_a_distinct_colour() -> None:
 
     assert {v.value for v in Verdict} <= set(STYLES)
     assert len({colour for _, colour, _ in STYLES.values()}) == len(STYLES)
+
+
+def _drifting_host_series(n: int, *, with_baseline: bool, step_at: int | None = None) -> Series:
+    """optlib and its eager baseline measured in the same jobs on a host whose speed wanders
+    by 5 % from job to job; their ratio moves only by 0.3 %."""
+    rng = np.random.default_rng(3)
+    host = 1.0 + rng.normal(0.0, 0.05, n)
+    ratio = 1.0 + rng.normal(0.0, 0.003, n)
+    if step_at is not None:
+        ratio[step_at:] *= 1.10
+    def point(i: int, level: float, verdict: str | None = None) -> SeriesPoint:
+        samples = [level * f for f in (0.999, 1.0, 1.001)]
+        return SeriesPoint(commit_id=i, sha=f"{i:040x}", title="", committed_at=None, samples=samples,
+                           median=level, verdict=verdict, change_pct=None, confidence=None)
+    points = [point(i, 10.0 * host[i] * ratio[i], "regression" if i == step_at else "no_change") for i in range(n)]
+    base = _series([])
+    return dataclasses.replace(base, points=points,
+                               baseline=base.baseline if with_baseline else None,
+                               baseline_points=[point(i, 20.0 * host[i]) for i in range(n)] if with_baseline else [])
+
+
+def test_smallest_detectable_change_follows_the_ratio_to_the_same_jobs_baseline() -> None:
+    """A host whose speed wanders by 5 % hides a 5 % change from the series alone; against the
+    baseline measured in the same jobs the detector sees steps of about a percent."""
+    alone = detectable_change_pct(_drifting_host_series(60, with_baseline=False))
+    controlled = detectable_change_pct(_drifting_host_series(60, with_baseline=True))
+    assert alone is not None and controlled is not None
+    assert alone > 5.0
+    assert controlled < 1.5
+
+
+def test_smallest_detectable_change_needs_a_few_points_and_restarts_at_a_confirmed_change() -> None:
+    assert detectable_change_pct(_drifting_host_series(2, with_baseline=True)) is None
+    # Two points after a confirmed 10 % step: too few to measure the new segment's noise.
+    assert detectable_change_pct(_drifting_host_series(40, with_baseline=True, step_at=38)) is None
+    assert detectable_change_pct(_drifting_host_series(60, with_baseline=True, step_at=38)) is not None
