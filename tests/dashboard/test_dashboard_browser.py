@@ -88,6 +88,7 @@ def test_red_cell_opens_series_with_change_point(page, served: str, seeded: Seed
     assert change_x == [seeded.sha(REGRESSION_COMMIT)[:8]]
     assert page.locator(".legendtext", has_text="change points").count() == 1
     assert page.locator(".annotation-text", has_text="alert").count() == 1
+    assert page.locator("#detectable").is_visible()
     page.screenshot(path=str(tmp_path / "series.png"))
     assert not errors, errors
 
