@@ -3,7 +3,7 @@
 1. Creates a PostgreSQL database (dropped at the end), migrates it, and bulk-loads it with COPY:
    2,000 commits x 200 benchmarks x 2 hosts (800,000 results with 5 raw samples each).
    ``--keep`` keeps it and ``--database NAME`` reuses a kept one (seeding takes minutes).
-2. Times the HUD (100 commits, all 200 benchmarks, one host) and the series page in-process
+2. Times the HUD (100 commits, every benchmark, one host) and the series page in-process
    through the Flask app, interleaved, ``--repeats`` times each: server time, no network;
    once without the HUD's covering index ``ix_result_grid`` and once with it (as migrated).
 3. Starts gunicorn (2 workers, 127.0.0.1 only) on that store with a Redis broker, and sends
@@ -228,10 +228,10 @@ def time_pages(settings, bench_ids: list[int], repeats: int) -> dict[str, list[f
     client = app.test_client()
     optlib = bench_ids[1]  # an optlib variant: the series page also draws its baseline
     urls = {
-        "HUD page (100 commits x 200 benchmarks)": "/?per_page=100&host=host-0",
+        "HUD page (up to 100 commits x every benchmark)": "/?per_page=100&host=host-0",
         "HUD API (same grid as JSON)": "/api/v1/hud?per_page=100&host=host-0",
-        "series page (500 newest points + baseline)": f"/series?benchmark={optlib}&host=host-0",
-        "series page (all 2000 points + baseline)": f"/series?benchmark={optlib}&host=host-0&limit=2000",
+        "series page (up to 500 newest points + baseline)": f"/series?benchmark={optlib}&host=host-0",
+        "series page (up to 2000 points + baseline)": f"/series?benchmark={optlib}&host=host-0&limit=2000",
     }
     for url in urls.values():  # warm caches and the connection pool
         assert client.get(url).status_code == 200, url
@@ -406,10 +406,10 @@ def time_both_schemas(url: str, settings, bench_ids: list[int], repeats: int) ->
                 conn.execute(sa.text("VACUUM ANALYZE result"))
             timings = time_pages(settings, bench_ids, repeats)
             print(f"\nserver time in-process, {label}, {repeats} interleaved runs each (ms)")
-            print(f"{'page':<46} {'median':>8} {'p10':>8} {'p90':>8} {'bytes':>10}")
+            print(f"{'page':<50} {'median':>8} {'p10':>8} {'p90':>8} {'bytes':>10}")
             for page, values in timings.items():
                 size, values = int(values[-1]), values[:-1]
-                print(f"{page:<46} {statistics.median(values):>8.1f} {pct(values, 0.1):>8.1f} "
+                print(f"{page:<50} {statistics.median(values):>8.1f} {pct(values, 0.1):>8.1f} "
                       f"{pct(values, 0.9):>8.1f} {size:>10}")
             print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
