@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from optlib.nn.merged_embedding_bag import TableOutputs
+
 
 class Interaction(nn.Module):
     """``cat([dense, dot(f_i, f_j) for i > j])`` over ``f = [dense, *sparse]``, all ``(B, D)``.
@@ -29,12 +31,18 @@ class Interaction(nn.Module):
         return index
 
     def forward(self, dense: torch.Tensor, sparse: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> torch.Tensor:
-        if dense.dim() != 2 or any(s.shape != dense.shape for s in sparse):
-            raise ValueError(
-                f"Interaction expects dense (B, D) and sparse features of the same shape; got {tuple(dense.shape)} "
-                f"and {[tuple(s.shape) for s in sparse]}"
-            )
-        features = torch.stack([dense, *sparse], dim=1)
+        stacked = sparse.stacked_if_unchanged() if isinstance(sparse, TableOutputs) else None
+        if dense.dim() == 2 and stacked is not None and stacked.shape[1:] == dense.shape:
+            # The tables' outputs are one (tables, B, D) tensor already: one small cat and a
+            # strided view replace stacking 27 tensors (a copy of every feature).
+            features = torch.cat([dense.unsqueeze(0), stacked]).transpose(0, 1)
+        else:
+            if dense.dim() != 2 or any(s.shape != dense.shape for s in sparse):
+                raise ValueError(
+                    f"Interaction expects dense (B, D) and sparse features of the same shape; got "
+                    f"{tuple(dense.shape)} and {[tuple(s.shape) for s in sparse]}"
+                )
+            features = torch.stack([dense, *sparse], dim=1)
         products = torch.bmm(features, features.transpose(1, 2)).flatten(1)
         index = self._flat_indices(features.size(1), dense.device)
         return torch.cat([dense, products.index_select(1, index)], dim=1)

@@ -8,6 +8,7 @@ weight and shifting each table's indices by its first row turns them into one
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -15,6 +16,24 @@ import torch.nn.functional as F
 from torch import nn
 
 _MODES = ("sum", "mean", "max")
+
+
+class TableOutputs(list):
+    """The per-table outputs (a list of ``(B, D)`` tensors), which also carries the one
+    ``(tables, B, D)`` tensor they are views of as ``stacked``, so that a consumer such as
+    :class:`optlib.nn.Interaction` can use it instead of stacking the tables again."""
+
+    def __init__(self, stacked: torch.Tensor) -> None:
+        views = stacked.unbind(0)
+        super().__init__(views)
+        self.stacked = stacked
+        self._views = views
+
+    def stacked_if_unchanged(self) -> torch.Tensor | None:
+        """``stacked``, unless the list was changed since (then its items are the truth)."""
+        if len(self) != len(self._views) or not all(map(operator.is_, self, self._views)):
+            return None
+        return self.stacked
 
 
 class MergedEmbeddingBag(nn.Module):
@@ -29,6 +48,9 @@ class MergedEmbeddingBag(nn.Module):
         self.mode = mode
         starts = torch.tensor((0, *self.num_embeddings[:-1])).cumsum(0)
         self.register_buffer("row_starts", starts, persistent=False)
+        # Per-call shifts, prepared once: building them cost as much as the lookup at batch 128.
+        self.register_buffer("_row_starts_column", starts.unsqueeze(1), persistent=False)
+        self._index_starts: dict[tuple[int, torch.device], torch.Tensor] = {}
         self.weight = nn.Parameter(torch.randn(sum(self.num_embeddings), embedding_dim))
 
     @classmethod
@@ -55,13 +77,16 @@ class MergedEmbeddingBag(nn.Module):
         indices: Sequence[torch.Tensor] | torch.Tensor,
         offsets: Sequence[torch.Tensor] | torch.Tensor,
         per_sample_weights: Sequence[torch.Tensor] | torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
+    ) -> TableOutputs:
         """Look up table ``t`` with ``indices[t]`` and ``offsets[t]`` (1-D, as ``EmbeddingBag``).
 
         ``indices`` and ``offsets`` may also be 2-D tensors, one row per table (every table
         with the same number of indices, as a fixed pooling factor gives): the shifts into the
         merged weight are then two vectorized adds instead of a pair of small ops per table,
         which is most of this module's cost in eager mode at tens of tables.
+
+        Returns a :class:`TableOutputs`: the list of per-table ``(B, D)`` outputs, which
+        also holds them as one ``(tables, B, D)`` tensor.
         """
         tables = len(self.num_embeddings)
         if len(indices) != tables or len(offsets) != tables:
@@ -71,9 +96,8 @@ class MergedEmbeddingBag(nn.Module):
                 raise ValueError(f"stacked indices and offsets must be 2-D (tables, n); got shapes "
                                  f"{tuple(indices.shape)} and {tuple(offsets.shape)}")
             batch, per_table = offsets.size(1), indices.size(1)
-            all_indices = (indices + self.row_starts.unsqueeze(1)).reshape(-1)
-            index_starts = torch.arange(tables, device=offsets.device).mul_(per_table).unsqueeze(1)
-            all_offsets = (offsets + index_starts).reshape(-1)
+            all_indices = (indices + self._row_starts_column).reshape(-1)
+            all_offsets = (offsets + self._index_starts_column(per_table, offsets.device)).reshape(-1)
             weights = None if per_sample_weights is None else torch.as_tensor(per_sample_weights).reshape(-1)
         else:
             batch = offsets[0].numel()
@@ -84,8 +108,23 @@ class MergedEmbeddingBag(nn.Module):
             all_indices = torch.cat([idx + self.row_starts[t] for t, idx in enumerate(indices)])
             all_offsets = torch.cat([off + index_starts[t] for t, off in enumerate(offsets)])
             weights = None if per_sample_weights is None else torch.cat(list(per_sample_weights))
-        out = F.embedding_bag(all_indices, self.weight, all_offsets, mode=self.mode, per_sample_weights=weights)
-        return list(out.view(tables, batch, self.embedding_dim).unbind(0))
+        if weights is None:
+            # The op itself: F.embedding_bag's argument checks cost more than the shifts above,
+            # and these inputs are already known to be 1-D indices with matching offsets.
+            out = torch.embedding_bag(self.weight, all_indices, all_offsets, False, _MODES.index(self.mode), False,
+                                      None, False, None)[0]
+        else:
+            out = F.embedding_bag(all_indices, self.weight, all_offsets, mode=self.mode, per_sample_weights=weights)
+        return TableOutputs(out.view(tables, batch, self.embedding_dim))
+
+    def _index_starts_column(self, per_table: int, device: torch.device) -> torch.Tensor:
+        """``(tables, 1)``: where each table's indices start in the flattened index tensor."""
+        key = (per_table, device)
+        starts = self._index_starts.get(key)
+        if starts is None:
+            starts = torch.arange(len(self.num_embeddings), device=device).mul_(per_table).unsqueeze(1)
+            self._index_starts[key] = starts
+        return starts
 
     def extra_repr(self) -> str:
         return f"tables={list(self.num_embeddings)}, dim={self.embedding_dim}, mode={self.mode}"
