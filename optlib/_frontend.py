@@ -28,21 +28,26 @@ from optlib.passes import tune_cache
 from optlib.passes.autotune import add_thread_variants, relative_error, select_fastest_cached, split_threads
 from optlib.passes.dropout import replace_dropout_with_identity
 from optlib.passes.fold_bn import fold_conv_bn, fold_linear_bn
-from optlib.passes.compilers import as_args, autocast_context, build_inductor, build_torchscript
+from optlib.passes.compilers import (as_args, autocast_context, build_inductor, build_torchscript,
+                                     build_torchscript_prepacked)
 from optlib.passes.layout import has_2d_convolution, input_to_channels_last, to_channels_last
 from optlib.passes.prepack import prepack_weights
+from optlib.passes.prepack_linear import PrepackedLinear
 
 # Accuracy a pass or runner must keep against the model before it: fp32 transformations
 # only reassociate floating-point sums; bf16 runners round differently from eager autocast.
 FP32_TOLERANCE = 1e-4
 BF16_TOLERANCE = 5e-2
 
-_SHAPE_SPECIALIZED = ("torchscript", "onnxruntime", "openvino")
+_SHAPE_SPECIALIZED = ("torchscript", "torchscript-prepacked", "onnxruntime", "openvino")
 _EXPORTED = ("onnxruntime", "openvino")
 # Runners whose parallelism is torch's OpenMP pool (the others bring their own thread pools).
-_OPENMP = {"eager", "torchscript", "inductor", "inductor-default"}
+_OPENMP = {"eager", "torchscript", "torchscript-prepacked", "inductor", "inductor-default"}
+# Runners built from the module after weights_prepack rather than before it.
+_FROM_PREPACKED = ("torchscript-prepacked",)
 _BUILDERS = {
     "torchscript": build_torchscript,
+    "torchscript-prepacked": build_torchscript_prepacked,
     "inductor": build_inductor,
     "inductor-default": lambda module, args, dtype: build_inductor(module, args, dtype, freezing=False),
     "onnxruntime": runtime_backends.build_onnxruntime,
@@ -223,6 +228,8 @@ def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module
     with torch.no_grad(), autocast_context(cfg.dtype):
         reference = original(*args)
     names = [cfg.backend] if cfg.backend != "auto" else ["torchscript", "inductor", "inductor-default"]
+    if cfg.backend == "auto" and fp32 and any(isinstance(m, PrepackedLinear) for m in eager.modules()):
+        names.insert(1, "torchscript-prepacked")
     if cfg.backend == "auto" and fp32:
         names += [n for n in ("onnxruntime", "openvino") if runtime_backends.available(n)]
 
@@ -237,8 +244,11 @@ def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module
 
         def build() -> Callable:
             with torch.no_grad(), autocast_context(cfg.dtype):
-                return _BUILDERS[name](graph_input, sample, cfg.dtype)
+                return _BUILDERS[name](held(name), sample, cfg.dtype)
         return build
+
+    def held(name: str) -> nn.Module:
+        return eager if name in _FROM_PREPACKED else graph_input
 
     def runs_with_context(build: Callable[[], Callable]) -> Callable[[], Callable]:
         def wrapped_build() -> Callable:
@@ -278,7 +288,7 @@ def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module
     signature = input_signature(args, {}) if chosen in _SHAPE_SPECIALIZED else None
     # The runner is rebuilt from the held module after load_state_dict, so the held module
     # must be the one it was built from (compilers prepack weights themselves).
-    return OptimizedModule(graph_input, backend=chosen, builder=bound(chosen), runner=runner,
+    return OptimizedModule(held(chosen), backend=chosen, builder=bound(chosen), runner=runner,
                            signature=signature, tune_report=report, **wrap)
 
 

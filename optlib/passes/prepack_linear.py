@@ -19,6 +19,7 @@ works on models that FX cannot trace. The dense weight stays the module's parame
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -71,6 +72,12 @@ class PrepackedLinear(nn.Module):
         packed = self._packed if self._packed is not None else self.packed_weight()
         return _LINEAR_POINTWISE(x, packed, self._packed_bias, self.unary, [], "")
 
+    def scripted(self) -> torch.jit.ScriptModule:
+        """A TorchScript module running this layer's packed kernel on its current weights (a
+        traced model cannot record the op's empty scalar list; a scripted submodule can)."""
+        self.packed_weight()
+        return torch.jit.script(_ScriptedPrepackedLinear(self._packed, self._packed_bias, self.unary))
+
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self._packed = self._packed_bias = None
@@ -84,6 +91,30 @@ class PrepackedLinear(nn.Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
                f"bias={self.bias is not None}, unary={self.unary}"
+
+
+class _ScriptedPrepackedLinear(nn.Module):
+    def __init__(self, packed: torch.Tensor, bias: torch.Tensor | None, unary: str) -> None:
+        super().__init__()
+        self.packed = packed
+        self.bias = bias
+        self.unary = unary
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, self.unary, [], "")
+
+
+def with_scripted_linears(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose :class:`PrepackedLinear` layers are scripted, so that it can
+    be traced; ``model`` itself is left as it is."""
+    model = copy.deepcopy(model)
+    if isinstance(model, PrepackedLinear):
+        return model.scripted()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, PrepackedLinear):
+                setattr(parent, name, child.scripted())
+    return model
 
 
 def linear_packable(module: nn.Module) -> str | None:
