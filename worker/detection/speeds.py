@@ -74,9 +74,14 @@ def two_speeds(reference: np.ndarray, floor: float) -> TwoSpeeds | None:
     within = (low_sq - low_sum**2 / k) + (high_sq - high_sum**2 / (n - k))
     split = int(k[int(np.argmin(within))])
     low, high = x[:split], x[split:]
-    c_low, c_high = float(np.median(low)), float(np.median(high))
-    sigma = max(_MAD_TO_SIGMA * float(np.median(np.abs(np.concatenate((low - c_low, high - c_high))))), floor)
+    c_low, c_high = _sorted_median(low), _sorted_median(high)
     gap = c_high - c_low
+    if gap < SEPARATION_SIGMAS * floor:
+        return None
+    deviations = np.abs(np.concatenate((low - c_low, high - c_high)))
+    middle = (deviations.size - 1) // 2, deviations.size // 2
+    part = np.partition(deviations, middle)
+    sigma = max(_MAD_TO_SIGMA * 0.5 * float(part[middle[0]] + part[middle[1]]), floor)
     if gap < SEPARATION_SIGMAS * sigma:
         return None
     # Two speeds leave the middle between them empty; a ripple whose values crowd towards
@@ -92,3 +97,9 @@ def two_speeds(reference: np.ndarray, floor: float) -> TwoSpeeds | None:
         return None
     visits = int(np.count_nonzero(np.diff(np.concatenate(([0], at_other.astype(np.int8)))) == 1))
     return speeds if visits >= MIN_VISITS else None
+
+
+def _sorted_median(values: np.ndarray) -> float:
+    """Median of an already sorted 1-D array."""
+    n = values.size
+    return 0.5 * (float(values[(n - 1) // 2]) + float(values[n // 2]))
