@@ -3,8 +3,8 @@
 Measuring every candidate costs from seconds to minutes (inductor compiles the model twice,
 the exported runtimes convert it), and a benchmark run or a service restart pays it every
 time. The winner depends on the model's structure and code, the input shapes, the dtype, the
-thread count, the CPU and the versions of the libraries that build the runners: all of them
-go into the key. Only the decision is stored, never compiled code. A cached choice is still
+thread count, the CPU, optlib's own code and the versions of the libraries that build the
+runners: all of them go into the key. Only the decision is stored, never compiled code. A cached choice is still
 built and checked against eager on the sample input; one that fails is forgotten and every
 candidate is measured again.
 
@@ -15,6 +15,7 @@ False)``) measures every time; deleting the directory forgets every choice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import inspect
@@ -95,6 +96,23 @@ def _argument_signature(args: tuple) -> list[Any]:
     return out
 
 
+def library_digest(root: Path) -> str:
+    """A digest of the Python source under ``root`` (file names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def optlib_digest() -> str:
+    """optlib's own source, once per process: a choice made by other optlib code (other passes,
+    other ways of building a runner) is measured again, not reused. A host that benchmarks
+    optlib's own commits would otherwise keep the winner an older commit picked."""
+    return library_digest(Path(__file__).resolve().parents[1])
+
+
 def _environment() -> dict[str, Any]:
     from optlib import __version__
     from optlib.cpu import cpu_info
@@ -114,7 +132,8 @@ def _environment() -> dict[str, Any]:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count()
-    return {"optlib": __version__, "torch": torch.__version__, "libraries": versions, "cpu": machine,
+    return {"optlib": __version__, "optlib_code": optlib_digest(), "torch": torch.__version__,
+            "libraries": versions, "cpu": machine,
             "cores": cores, "threads": torch.get_num_threads()}
 
 

@@ -154,6 +154,26 @@ def test_key_follows_what_can_change_the_winner():
         torch.set_num_threads(previous)
 
 
+def test_key_follows_optlib_own_code(tmp_path, monkeypatch):
+    """A choice made by other optlib code is not reused: the key holds a digest of optlib's
+    source, which any edited, added or renamed file changes."""
+    package = tmp_path / "optlib"
+    (package / "passes").mkdir(parents=True)
+    (package / "__init__.py").write_text("x = 1\n")
+    (package / "passes" / "graph.py").write_text("def build(): pass\n")
+    first = tune_cache.library_digest(package)
+    (package / "passes" / "graph.py").write_text("def build(): return 2\n")
+    edited = tune_cache.library_digest(package)
+    (package / "passes" / "graph.py").rename(package / "passes" / "other.py")
+    renamed = tune_cache.library_digest(package)
+    assert len({first, edited, renamed}) == 3
+
+    x = torch.randn(2, 8)
+    base = tune_cache.tune_key("s", _mlp(), (x,), None, ("eager",))
+    monkeypatch.setattr(tune_cache, "optlib_digest", lambda: "another optlib")
+    assert tune_cache.tune_key("s", _mlp(), (x,), None, ("eager",)) != base
+
+
 def test_optimize_reuses_its_choice_and_says_so(cache):
     # One thread: no thread-count variants, so a busy machine cannot keep the choice from
     # being remembered (a rule tested above).
