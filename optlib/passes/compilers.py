@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from optlib.passes.jit_rewrites import rewrite_triangle_gathers
+
 
 @contextlib.contextmanager
 def quiet_torchscript():
@@ -55,6 +57,7 @@ def build_torchscript(module: nn.Module, sample_input: Any, dtype: torch.dtype |
         frozen = torch.jit.freeze(traced.eval())
         if dtype is None or dtype == torch.float32:
             frozen = torch.jit.optimize_for_inference(frozen)
+        rewrite_triangle_gathers(frozen)
         # Two runs let the profiling executor specialize before anything is timed.
         for _ in range(2):
             frozen(*as_args(sample_input))
@@ -98,6 +101,7 @@ def build_torchscript_prepacked(module: nn.Module, sample_input: Any, dtype: tor
     with torch.no_grad(), quiet_torchscript():
         traced = torch.jit.trace(with_scripted_linears(module).eval(), args, check_trace=False, strict=False)
         frozen = torch.jit.freeze(traced.eval())
+        rewrite_triangle_gathers(frozen)
         for _ in range(2):
             frozen(*args)
     return frozen

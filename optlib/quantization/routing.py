@@ -30,6 +30,7 @@ from optlib.passes import backends
 from optlib.passes import tune_cache as cache
 from optlib.passes.autotune import add_thread_variants, noise_ratio, select_fastest_cached, split_threads
 from optlib.passes.compilers import quiet_torchscript
+from optlib.passes.jit_rewrites import rewrite_triangle_gathers
 
 _SQNR_SLACK_DB = 1.0
 _MIN_SQNR_DB = 20.0
@@ -62,6 +63,7 @@ class Variant:
             if self.runtime == "openvino":
                 return backends.build_openvino(traced, args)
             frozen = torch.jit.freeze(traced)
+            rewrite_triangle_gathers(frozen)
             for _ in range(2):
                 frozen(*args)
         return frozen
