@@ -31,7 +31,7 @@ from optlib.passes.fold_bn import fold_conv_bn, fold_linear_bn
 from optlib.passes.compilers import (as_args, autocast_context, build_inductor, build_torchscript,
                                      build_torchscript_prepacked)
 from optlib.passes.layout import has_2d_convolution, input_to_channels_last, to_channels_last
-from optlib.passes.prepack import prepack_weights
+from optlib.passes.prepack import PrepackedConv2d, prepack_weights
 from optlib.passes.prepack_linear import PrepackedLinear
 
 # Accuracy a pass or runner must keep against the model before it: fp32 transformations
@@ -222,13 +222,19 @@ def _optimize_inference(model: nn.Module, cfg: OptimizeConfig, sample_input: Any
     return _select_runner(model, working, eager, cfg, args, wrap)
 
 
+def _traceable_prepacked(module: nn.Module) -> bool:
+    """Packed Linears and no packed convolution: what the prepacked TorchScript route traces."""
+    kinds = {type(m) for m in module.modules()}
+    return PrepackedLinear in kinds and PrepackedConv2d not in kinds
+
+
 def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module, cfg: OptimizeConfig,
                    args: tuple, wrap: dict) -> OptimizedModule:
     fp32 = cfg.dtype is None or cfg.dtype == torch.float32
     with torch.no_grad(), autocast_context(cfg.dtype):
         reference = original(*args)
     names = [cfg.backend] if cfg.backend != "auto" else ["torchscript", "inductor", "inductor-default"]
-    if cfg.backend == "auto" and fp32 and any(isinstance(m, PrepackedLinear) for m in eager.modules()):
+    if cfg.backend == "auto" and fp32 and _traceable_prepacked(eager):
         names.insert(1, "torchscript-prepacked")
     if cfg.backend == "auto" and fp32:
         names += [n for n in ("onnxruntime", "openvino") if runtime_backends.available(n)]

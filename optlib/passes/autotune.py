@@ -32,6 +32,12 @@ _DROP_AFTER_FIRST = 4.0
 _DROP_AFTER_MIN = 1.25
 # Medians closer than this to the fastest count as a tie (broken by preference order).
 _TIE_MARGIN = 0.02
+# A runtime with its own thread pool (OpenVINO, ONNX Runtime) this close to the fastest torch
+# (OpenMP) runner is preferred to it: on free cores it gives up at most this much, and when
+# another process shares the cores it degrades gracefully where an OpenMP runner at all
+# threads stalls at every barrier (BERT-base, 2 threads, one core busy: OpenVINO 268 ms, the
+# prepacked TorchScript route 393 ms, after they tied at 137 ms on free cores).
+_SHARED_CORES_MARGIN = 0.20
 # Pause after a block of a runtime with its own thread pool (ONNX Runtime, OpenVINO): its
 # workers stay busy for tens of milliseconds after a call returns, and torch's OpenMP threads
 # timed in that window lost their core: DLRM at 2 threads took 13-33 ms per call right after an
@@ -216,9 +222,10 @@ def select_fastest(
     form of the same inputs (an exported runtime takes them in the default memory layout, which
     converting at each call would cost it). ``own_pools`` names the candidates that run on a
     thread pool of their own; the race pauses after each of their blocks so that the next
-    candidate is not timed against their lingering workers. Insertion order is the preference
-    order on ties (medians within 2 %), so list the simplest candidate first. Raises ``RuntimeError`` when
-    none works.
+    candidate is not timed against their lingering workers, and the fastest of them is chosen
+    over a faster OpenMP runner it trails by less than ``_SHARED_CORES_MARGIN``. Insertion
+    order is the preference order on ties (medians within 2 %), so list the simplest candidate
+    first. Raises ``RuntimeError`` when none works.
     """
     runners: dict[str, Callable] = {}
     results: dict[str, CandidateResult] = {}
@@ -263,6 +270,9 @@ def select_fastest(
     # A win inside the timing noise is no win: the earliest-listed (simplest) candidate within
     # the margin is kept, so that a model does not flip between runners from one run to the next.
     chosen = next(n for n in medians if medians[n] <= fastest * (1 + _TIE_MARGIN))
+    robust = [n for n in medians if n in own_pools and medians[n] <= fastest * (1 + _SHARED_CORES_MARGIN)]
+    if chosen not in own_pools and robust:
+        chosen = min(robust, key=medians.__getitem__)
     for name, median in medians.items():
         r = results[name]
         results[name] = CandidateResult(name, r.status, median, r.relative_error, r.build_seconds, len(samples[name]))

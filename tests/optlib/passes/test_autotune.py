@@ -133,3 +133,15 @@ def test_the_race_waits_for_a_runtime_with_its_own_pool_before_timing_the_next()
     gaps = [later[1] - earlier[1] for earlier, later in zip(race, race[1:])
             if earlier[0] == "pooled" and later[0] == "torch"]
     assert len(gaps) == 2 and min(gaps) >= 0.1
+
+
+@pytest.mark.parametrize(("pooled_delay", "chosen"), [(0.0115, "pooled"), (0.016, "torch")])
+def test_a_runtime_with_its_own_pool_is_preferred_when_close_to_the_fastest(pooled_delay, chosen):
+    """An OpenMP runner stalls at every barrier when another process shares the cores, where a
+    runtime with its own pool degrades gracefully: within 20 % of the fastest, the pooled one
+    is chosen; further behind, the fastest."""
+    x = torch.ones(3)
+    builders = {"torch": lambda: _runner(0.010), "pooled": lambda: _runner(pooled_delay)}
+    got, _, _ = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.1,
+                               own_pools=frozenset({"pooled"}))
+    assert got == chosen
