@@ -41,16 +41,16 @@ _MAD_TO_SIGMA = 1.0 / 0.6745
 
 @dataclass(frozen=True)
 class TwoSpeeds:
-    """The lower speed's level (`main`, onto which points are folded), the other speed's
-    offset from it and the noise within a speed (all in log units)."""
+    """The lower level (onto which points are folded), the upper level's offset from it and
+    the noise within a speed (all in log units)."""
 
-    main: float
+    lower: float
     offset: float
     sigma: float
 
     def fold(self, levels: np.ndarray) -> np.ndarray:
         """Each point nearer to the other speed moved onto the lower one."""
-        other = np.abs(levels - (self.main + self.offset)) < np.abs(levels - self.main)
+        other = np.abs(levels - (self.lower + self.offset)) < np.abs(levels - self.lower)
         return np.where(other, levels - self.offset, levels)
 
 
@@ -89,9 +89,9 @@ def two_speeds(reference: np.ndarray, floor: float) -> TwoSpeeds | None:
     if np.count_nonzero(np.abs(x - 0.5 * (c_low + c_high)) < gap / 6.0) > MIDDLE_SHARE * n:
         return None
     # Folded onto the lower level whichever speed the window visits more: a host near half
-    # and half would otherwise swap its "main" speed between windows, and the folded levels
+    # and half would otherwise swap its usual speed between windows, and the folded levels
     # would jump by the gap.
-    speeds = TwoSpeeds(main=c_low, offset=c_high - c_low, sigma=sigma)
+    speeds = TwoSpeeds(lower=c_low, offset=c_high - c_low, sigma=sigma)
     at_other = np.abs(reference - c_high) < np.abs(reference - c_low)
     if np.count_nonzero(at_other) < least:
         return None
