@@ -44,7 +44,9 @@ def _choice(optimized: Any) -> dict[str, Any]:
     return out
 
 
-def _rewritten(workload: Any, model: Any) -> Any:
+def rewritten(workload: Any, model: Any) -> Any:
+    """A copy of ``model`` with the workload's optlib rewrite applied (the model itself when
+    it has none): every optlib variant measures the same optlib modules."""
     if workload.optlib_rewrite is None:
         return model
     return workload.optlib_rewrite(copy.deepcopy(model))
@@ -56,7 +58,7 @@ def prepare_eval(workload: Any, context: Context) -> Prepared:
     from benchmarks.variants._common import eval_prepared
 
     dtype, knobs = _dtype(context.precision), _knobs(context)
-    model = _rewritten(workload, workload.model.eval())
+    model = rewritten(workload, workload.model.eval())
     optimized = optlib.optimize(model, dtype=dtype, sample_input=workload.inputs, **knobs)
     config = _config(dtype, knobs)
     config.update(_choice(optimized))
@@ -69,7 +71,7 @@ def prepare_train(workload: Any, context: Context) -> Prepared:
     from benchmarks.variants._common import make_optimizer, train_step
 
     dtype, knobs = _dtype(context.precision), _knobs(context)
-    model = _rewritten(workload, workload.model.train())
+    model = rewritten(workload, workload.model.train())
     model, optimizer = optlib.optimize(model, optimizer=make_optimizer(model, workload.optimizer),
                                        dtype=dtype, **knobs)
     step = train_step(model, optimizer, workload.loss, workload.inputs, context.precision)

@@ -75,3 +75,22 @@ def test_dlrm_optlib_rewrite_computes_the_same_function() -> None:
     assert type(rewritten.embeddings).__name__ == "MergedEmbeddingBag"
     assert type(rewritten.interaction).__module__.startswith("optlib")
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_dlrm_int8_quantizes_the_optlib_rewrite(tmp_path) -> None:
+    """optlib-int8 measures the same optlib modules as the fp32 optlib variant, quantized."""
+    import optlib.nn
+
+    workload = all_models()["dlrm"].build(BuildOptions(batch_size=8, tiny=True, seed=2))
+    seen: list[object] = []
+    rewrite = workload.optlib_rewrite
+    workload.optlib_rewrite = lambda model: seen.append(rewrite(model)) or seen[-1]
+    prepared = get_variant("optlib-int8").prepare(
+        "eval", workload, Context(precision="int8", channels_last=False, threads=1, workdir=str(tmp_path)))
+    assert prepared.config["optlib_rewrite"] is True
+    assert len(seen) == 1 and isinstance(seen[0].embeddings, optlib.nn.MergedEmbeddingBag)
+    with torch.no_grad():
+        want = workload.model.eval()(*workload.inputs)
+    got = prepared.forward(*workload.inputs)
+    sqnr = 10 * torch.log10(want.pow(2).mean() / (got - want).pow(2).mean())
+    assert sqnr >= 20
