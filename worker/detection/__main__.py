@@ -20,7 +20,8 @@ import sys
 import numpy as np
 import scipy
 
-from .evaluate import format_table, load_series, methods, score, select
+from .ceiling import known_noise_recall, read_rows
+from .evaluate import format_pct, format_table, load_series, methods, score, select
 from .model import DetectorConfig
 
 
@@ -73,19 +74,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_ours:
         factories = {"perfhud": factories["perfhud"]}
     results = {name: score(series, factory) for name, factory in factories.items()}
+    bound = _known_noise_bound(args.file, args.split, config)
 
     if args.json:
         ours = dict(results.pop("perfhud"))
         ours["split"] = args.split
         ours["config"] = dataclasses.asdict(config)
         ours["baselines"] = results
+        ours["known_noise_bound"] = bound
         print(json.dumps(ours, indent=2))
         return 0
     total = sum(len(s.points) for s in series)
     print(f"{args.file}: {len(series)} series ({args.split}), {total} measured commits")
     print(f"environment: {_environment()}")
     print(format_table(results))
+    if bound is not None:
+        print(
+            f"known-noise bound (each series' true noise, Gaussian, z >= {config.z_confirm:g} within "
+            f"{config.max_lag} commits against <= {config.pre_window}): "
+            + "  ".join(f"R@{round(float(s) * 100)}% {format_pct(r)}" for s, r in bound.items())
+        )
     return 0
+
+
+def _known_noise_bound(path: str, split: str, config: DetectorConfig) -> dict[str, float | None] | None:
+    """Recall by size that knowing each series' noise would allow (`ceiling`), or None when
+    the file carries no noise truth."""
+    return known_noise_recall(
+        select(read_rows(path), split), z=config.z_confirm, max_lag=config.max_lag, pre_window=config.pre_window
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Protocol, Sequence, TypeVar
 
 from .baselines import FixedThresholdDetector, LookbackZScoreDetector, SlidingTTestDetector
 from .detector import SeriesDetector
@@ -106,8 +106,11 @@ def methods(config: DetectorConfig) -> dict[str, DetectorFactory]:
     }
 
 
-def select(series: Sequence[LabelledSeries], split: str) -> list[LabelledSeries]:
-    """`all`, or the series at `even` or `odd` positions of the file (a tuning/held-out split)."""
+T = TypeVar("T")
+
+
+def select(series: Sequence[T], split: str) -> list[T]:
+    """`all`, or the series (or rows) at `even` or `odd` positions of the file (a tuning/held-out split)."""
     if split == "all":
         return list(series)
     if split not in ("even", "odd"):
@@ -128,8 +131,8 @@ def format_table(results: dict[str, dict]) -> str:
     for name, r in results.items():
         by = r["recall_by_size"]
         rows.append(
-            [name, _pct(r["precision"]), _pct(r["recall"])]
-            + [_pct(by[str(s)]) for s in SIZES]
+            [name, format_pct(r["precision"]), format_pct(r["recall"])]
+            + [format_pct(by[str(s)]) for s in SIZES]
             + [
                 f"{r['false_alarms_per_1k']:.2f}",
                 _num(r["delay_median"]),
@@ -145,7 +148,7 @@ def format_table(results: dict[str, dict]) -> str:
     )
 
 
-def _pct(x: float | None) -> str:
+def format_pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 

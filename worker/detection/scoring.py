@@ -66,9 +66,9 @@ class Tally:
             used_d.add(di)
             used_t.add(ti)
             self.delays.append(detections[di].raised_at - truths[ti].index)
-            self.found_by_size[_size_key(truths[ti].magnitude)] += 1
+            self.found_by_size[size_key(truths[ti].magnitude)] += 1
         for t in truths:
-            self.total_by_size[_size_key(t.magnitude)] += 1
+            self.total_by_size[size_key(t.magnitude)] += 1
         self.detections += len(detections)
         self.matched += len(used_d)
         self.true_changes += len(truths)
@@ -100,5 +100,5 @@ class Tally:
         }
 
 
-def _size_key(magnitude: float) -> float:
+def size_key(magnitude: float) -> float:
     return min(SIZES, key=lambda s: abs(s - magnitude))

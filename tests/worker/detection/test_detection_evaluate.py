@@ -101,3 +101,19 @@ def test_scoring_matches_within_two_commits_one_to_one(detections, matched, dela
     assert tally.matched == matched and tally.delays == delays
     assert s["false_alarms_per_1k"] == pytest.approx(1000 * (len(detections) - matched) / 200)
     assert s["recall_by_size"]["0.05"] == matched
+
+
+def test_evaluate_prints_the_known_noise_bound_where_the_file_has_the_truth(tmp_path, series):
+    data = tmp_path / "small.jsonl"
+    write_file(data, series)
+    proc = run_cli("evaluate", str(data), "--only-ours")
+    assert proc.returncode == 0, proc.stderr
+    assert "known-noise bound" not in proc.stdout  # this file's rows carry no noise truth
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    for r in rows:
+        r["noise"] = {"approx_cv_of_commit_median": 0.005}
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    proc = run_cli("evaluate", str(data), "--only-ours")
+    assert "known-noise bound" in proc.stdout and "R@20% 100.0" in proc.stdout, proc.stdout
+    out = json.loads(run_cli("evaluate", str(data), "--json", "--only-ours").stdout)
+    assert out["known_noise_bound"]["0.2"] == 1.0 and out["known_noise_bound"]["0.01"] is None

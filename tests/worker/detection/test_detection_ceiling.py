@@ -1,0 +1,55 @@
+"""The known-noise bound: what a detector that knew each series' noise could find."""
+
+from __future__ import annotations
+
+import json
+
+from worker.detection.ceiling import findable, known_noise_recall, read_rows
+from worker.detection.evaluate import select
+
+
+def row(cv: float | None, changes: list[tuple[int, float]], n: int = 100, missing: tuple[int, ...] = ()) -> dict:
+    return {
+        "n_commits": n,
+        "raw": [[] if i in missing else [1.0] for i in range(n)],
+        "changes": [{"index": i, "rel_change": rel, "magnitude": abs(rel)} for i, rel in changes],
+        "noise": {} if cv is None else {"approx_cv_of_commit_median": cv},
+    }
+
+
+def test_findable_is_the_step_over_its_standard_error():
+    # 5 % at 1 % noise after 3 points against 40: log(1.05) / (0.01 * sqrt(1/3 + 1/40)) = 8.15
+    assert findable(0.05, 0.01, 3, 40, z=8.1)
+    assert not findable(0.05, 0.01, 3, 40, z=8.2)
+    # a throughput that drops counts like a latency that rises: only the size matters
+    assert findable(-0.05, 0.01, 3, 40, z=8.1)
+    assert not findable(0.2, 0.01, 0, 40, z=1.0)
+
+
+def test_recall_counts_the_points_each_change_has():
+    rows = [
+        # 10 % at 1 %: findable unless the next change leaves it no point to stand on
+        row(0.01, [(40, 0.1), (80, 0.05)]),
+        # 5 % right before the end (2 points) at 2 % noise: log(1.05)/(0.02*sqrt(1/2+1/40)) = 3.4
+        row(0.02, [(30, 0.1), (98, 0.05)]),
+        row(0.05, [(50, 0.01)]),
+        row(None, [(50, 0.2)]),  # no noise truth: left out
+    ]
+    got = known_noise_recall(rows, z=5.0, max_lag=12, pre_window=40)
+    assert got == {"0.01": 0.0, "0.02": None, "0.03": None, "0.05": 0.5, "0.1": 1.0, "0.2": None}
+    # unmeasured commits are not points: the same 5 % step at 1 % noise with only its own
+    # commit measured after it stands log(1.05) / (0.01 * sqrt(1 + 1/40)) = 4.8 errors out
+    sparse = row(0.01, [(80, 0.05)], missing=tuple(range(81, 100)))
+    assert known_noise_recall([sparse], z=5.0, max_lag=12, pre_window=40)["0.05"] == 0.0
+    assert known_noise_recall([sparse], z=4.8, max_lag=12, pre_window=40)["0.05"] == 1.0
+    assert known_noise_recall([row(None, [(50, 0.2)])], z=5.0, max_lag=12, pre_window=40) is None
+
+
+def test_read_rows_keeps_file_positions_for_the_split(tmp_path):
+    path = tmp_path / "f.jsonl"
+    rows = [row(0.01, [(50, 0.1)]), row(None, []), row(0.01, [(50, 0.01)])]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    read = read_rows(path)
+    assert len(read) == 3
+    assert known_noise_recall(select(read, "even"), z=5, max_lag=12, pre_window=40)["0.1"] == 1.0
+    assert known_noise_recall(select(read, "odd"), z=5, max_lag=12, pre_window=40) is None
