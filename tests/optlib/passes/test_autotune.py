@@ -145,3 +145,15 @@ def test_a_runtime_with_its_own_pool_is_preferred_when_close_to_the_fastest(pool
     got, _, _ = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.1,
                                own_pools=frozenset({"pooled"}))
     assert got == chosen
+
+
+def test_between_runtimes_with_their_own_pools_a_tie_goes_to_the_one_listed_first():
+    """Two pooled runtimes as fast as each other, both a little behind the fastest OpenMP
+    runner: the earlier listed is chosen every time, not whichever the noise favoured."""
+    x = torch.ones(3)
+    builders = {"torch": lambda: _runner(0.009), "first": lambda: _runner(0.010),
+                "second": lambda: _runner(0.010)}
+    for _ in range(3):
+        got, _, _ = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.1,
+                                   own_pools=frozenset({"first", "second"}))
+        assert got == "first"
