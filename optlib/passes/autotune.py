@@ -44,6 +44,17 @@ _SHARED_CORES_MARGIN = 0.20
 # ONNX Runtime block instead of 4 ms, which made optlib's eager candidate look 25x slower than
 # it is. 50 ms brought it back on a 2-core machine; 0.1 s leaves a margin.
 _POOL_SETTLE_S = 0.1
+# After the builds, a converter's or compiler's threads can run on for longer than that: with
+# one thread pinned to one core, DLRM's eager forward took 16.8 ms in the first half second after
+# OpenVINO's (failed) conversion and 2.2-2.5 ms after it; a race timed in that window put eager
+# at 276 ms and the prepacked TorchScript route at 31 ms, and its wrong choice (2.23 ms where
+# the right one runs 1.32) was cached for every later run. A race at one thread has no
+# one-thread twin to show it was contended, so after builds that ran a converter the race
+# waits a second, then until the first candidate times alike in two consecutive windows.
+_CONVERTER_SETTLE_S = 1.0
+_SETTLE_WINDOW_S = 0.1
+_SETTLE_AGREEMENT = 1.2
+_SETTLE_MAX_S = 3.0
 # A runner at N threads this many times (and this many ms) slower than itself at one thread
 # was not measuring the model but a busy machine: a descheduled OpenMP thread stalls every
 # barrier for a scheduler quantum (milliseconds), where the cost of waking a second thread on
@@ -241,7 +252,9 @@ def select_fastest(
         (chosen,) = runners
         return chosen, runners[chosen], TuneReport(chosen, tuple(results[name] for name in builders))
     if own_pools & set(builders):
-        time.sleep(_POOL_SETTLE_S)  # a converter's or runtime's threads from the builds
+        time.sleep(_CONVERTER_SETTLE_S)
+    first = next(iter(runners))
+    wait_until_settled(runners[first], inputs[first])
 
     samples: dict[str, list[float]] = {name: [] for name in runners}
     deadline = time.perf_counter() + seconds_per_candidate * len(runners)
@@ -280,6 +293,28 @@ def select_fastest(
         results[name] = CandidateResult(name, r.status, median, r.relative_error, r.build_seconds, len(samples[name]))
     report = TuneReport(chosen, tuple(results[name] for name in builders))
     return chosen, runners[chosen], report
+
+
+def wait_until_settled(runner: Callable, args: tuple) -> int:
+    """Call ``runner`` in windows of ``_SETTLE_WINDOW_S`` (at least one call each) until two
+    consecutive windows' medians agree within ``_SETTLE_AGREEMENT``, for at most
+    ``_SETTLE_MAX_S``; returns the number of calls made."""
+    deadline = time.perf_counter() + _SETTLE_MAX_S
+    previous: float | None = None
+    calls = 0
+    while time.perf_counter() < deadline:
+        samples: list[float] = []
+        end = time.perf_counter() + _SETTLE_WINDOW_S
+        while not samples or time.perf_counter() < end:
+            start = time.perf_counter()
+            runner(*args)
+            samples.append(time.perf_counter() - start)
+        calls += len(samples)
+        current = statistics.median(samples)
+        if previous is not None and max(current, previous) <= _SETTLE_AGREEMENT * min(current, previous):
+            break
+        previous = current
+    return calls
 
 
 def contended(report: TuneReport) -> bool:

@@ -157,3 +157,22 @@ def test_between_runtimes_with_their_own_pools_a_tie_goes_to_the_one_listed_firs
         got, _, _ = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.1,
                                    own_pools=frozenset({"first", "second"}))
         assert got == "first"
+
+
+def test_the_race_waits_until_the_first_candidate_times_alike_twice():
+    """Threads a converter left behind slow the first calls after the builds down; the race
+    must not start before they are gone. Here the first 3 calls take 50 ms, later ones 2 ms:
+    the wait lasts past them, and a steady runner is let through after two windows."""
+    from optlib.passes.autotune import wait_until_settled
+
+    calls = []
+
+    def settling(x):
+        time.sleep(0.050 if len(calls) < 3 else 0.002)
+        calls.append(1)
+        return x
+
+    x = torch.ones(3)
+    assert wait_until_settled(settling, (x,)) > 3 + 10  # it timed the fast phase too
+    steady = wait_until_settled(_runner(0.005), (x,))
+    assert 2 <= steady < 300  # well before the 3 s cap (600 calls)
