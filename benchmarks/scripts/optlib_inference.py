@@ -485,8 +485,9 @@ def time_interleaved(workers: dict[str, Worker], notes: dict[str, str], seconds:
 # ---------------------------------------------------------------- machine facts
 
 ROOF_N = 1024
-ROOF_VARIANTS = ("(roof, all threads)", "(roof, 1 thread)",
-                 "(roof, oneDNN, all threads)", "(roof, oneDNN, 1 thread)")
+# Each roof entry and whether it runs at one thread (its figure then scales by the thread count).
+ROOF_VARIANTS = {"(roof, all threads)": False, "(roof, 1 thread)": True,
+                 "(roof, oneDNN, all threads)": False, "(roof, oneDNN, 1 thread)": True}
 
 
 def matmul_roof_runners() -> dict[str, Callable]:
@@ -505,15 +506,15 @@ def matmul_roof_runners() -> dict[str, Callable]:
     def sgemm(*_: Any) -> torch.Tensor:
         return torch.mm(a, b)
 
-    runners = {ROOF_VARIANTS[0]: sgemm, ROOF_VARIANTS[1]: with_threads(sgemm, 1)}
+    runners = {"(roof, all threads)": sgemm, "(roof, 1 thread)": with_threads(sgemm, 1)}
     if torch.backends.mkldnn.is_available():
         packed = torch.ops.mkldnn._reorder_linear_weight(b.t().contiguous(), ROOF_N)
 
         def onednn(*_: Any) -> torch.Tensor:
             return torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
 
-        runners[ROOF_VARIANTS[2]] = onednn
-        runners[ROOF_VARIANTS[3]] = with_threads(onednn, 1)
+        runners["(roof, oneDNN, all threads)"] = onednn
+        runners["(roof, oneDNN, 1 thread)"] = with_threads(onednn, 1)
     return runners
 
 
@@ -521,9 +522,9 @@ def roof_gflops(samples: dict[str, list[float]], threads: int) -> float:
     """The fastest of the roof sgemms (see `matmul_roof_runners`), in GFLOP/s."""
     flop = 2 * ROOF_N ** 3
     best = 0.0
-    for name in ROOF_VARIANTS:
+    for name, one_thread in ROOF_VARIANTS.items():
         if samples.get(name):
-            scale = 1 if "all threads" in name else threads
+            scale = threads if one_thread else 1
             best = max(best, scale * flop / min(samples[name]) / 1e9)
         samples.pop(name, None)
     return best

@@ -20,8 +20,8 @@ import sys
 import numpy as np
 import scipy
 
-from .ceiling import known_noise_recall, read_rows
-from .evaluate import format_pct, format_table, load_series, methods, score, select
+from .ceiling import known_noise_recall
+from .evaluate import format_pct, format_table, methods, read_rows, score, select, series_from_rows
 from .model import DetectorConfig
 
 
@@ -66,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
 
     config = _config(args.set)
     try:
-        series = select(load_series(args.file), args.split)
+        rows = read_rows(args.file)
+        series = select(series_from_rows(rows, args.file), args.split)
+        bound = known_noise_recall(
+            (row for _, row in select(rows, args.split)),
+            z=config.z_confirm, max_lag=config.max_lag, pre_window=config.pre_window,
+        )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -74,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_ours:
         factories = {"perfhud": factories["perfhud"]}
     results = {name: score(series, factory) for name, factory in factories.items()}
-    bound = _known_noise_bound(args.file, args.split, config)
 
     if args.json:
         ours = dict(results.pop("perfhud"))
@@ -95,14 +99,6 @@ def main(argv: list[str] | None = None) -> int:
             + "  ".join(f"R@{round(float(s) * 100)}% {format_pct(r)}" for s, r in bound.items())
         )
     return 0
-
-
-def _known_noise_bound(path: str, split: str, config: DetectorConfig) -> dict[str, float | None] | None:
-    """Recall by size that knowing each series' noise would allow (`ceiling`), or None when
-    the file carries no noise truth."""
-    return known_noise_recall(
-        select(read_rows(path), split), z=config.z_confirm, max_lag=config.max_lag, pre_window=config.pre_window
-    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ out low, or noise that happened to push the step further out).
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Iterable
 
 from .scoring import SIZES, size_key
@@ -45,24 +43,19 @@ def known_noise_recall(
         if "approx_cv_of_commit_median" not in noise:
             continue
         known += 1
-        cv = float(noise["approx_cv_of_commit_median"])
-        measured = [i for i, samples in enumerate(row["raw"]) if samples]
-        changes = sorted(row["changes"], key=lambda c: int(c["index"]))
-        bounds = [0] + [int(c["index"]) for c in changes] + [int(row.get("n_commits", len(row["raw"])))]
-        for j, change in enumerate(changes, start=1):
+        try:
+            cv = float(noise["approx_cv_of_commit_median"])
+            measured = [i for i, samples in enumerate(row["raw"]) if samples]
+            changes = sorted(row["changes"], key=lambda c: int(c["index"]))
+            bounds = [0] + [int(c["index"]) for c in changes] + [int(row.get("n_commits", len(row["raw"])))]
+            sized = [(size_key(float(c["magnitude"])), float(c.get("rel_change", c["magnitude"]))) for c in changes]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"series {row.get('id', '?')}: its noise or changes cannot be read ({exc})") from exc
+        for j, (size, rel) in enumerate(sized, start=1):
             pre = sum(1 for i in measured if bounds[j - 1] <= i < bounds[j])
             post = sum(1 for i in measured if bounds[j] <= i < bounds[j + 1])
-            size = size_key(float(change["magnitude"]))
             total[size] += 1
-            rel = float(change.get("rel_change", change["magnitude"]))
             found[size] += findable(rel, cv, min(post, max_lag), min(pre, pre_window), z=z)
     if not known:
         return None
     return {str(s): (found[s] / total[s] if total[s] else None) for s in SIZES}
-
-
-def read_rows(path: str | Path) -> list[dict]:
-    """Every row of a file in the dev file's format, in file order (so that `evaluate.select`
-    picks the same split of it as of the series)."""
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]

@@ -36,36 +36,48 @@ class LabelledSeries:
     truths: tuple[TrueChange, ...]
 
 
-def load_series(path: str | Path) -> list[LabelledSeries]:
-    """Read a file in the detect-dev.jsonl format (one series per line)."""
-    out = []
+def read_rows(path: str | Path) -> list[tuple[int, dict]]:
+    """The rows of a file in the detect-dev.jsonl format (one series per line), each with its
+    line number, blank lines skipped. Read once: the replay and the known-noise bound both
+    take their rows from here."""
+    rows = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-                raw = row["raw"]
-                points = tuple(
-                    (i, Point(commit=str(i), samples=tuple(samples)))
-                    for i, samples in enumerate(raw)
-                    if samples
-                )
-                truths = tuple(
-                    TrueChange(index=int(c["index"]), magnitude=float(c["magnitude"]))
-                    for c in row.get("changes", [])
-                )
-                out.append(
-                    LabelledSeries(
-                        id=str(row.get("id", lineno)),
-                        lower_is_better=bool(row["lower_is_better"]),
-                        n_commits=int(row.get("n_commits", len(raw))),
-                        points=points,
-                        truths=truths,
-                    )
-                )
-            except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+                rows.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not a labelled series ({exc})") from exc
+    return rows
+
+
+def series_from_rows(rows: Iterable[tuple[int, dict]], path: str | Path) -> list[LabelledSeries]:
+    """The labelled series of `read_rows`' rows; `path` names the file in error messages."""
+    out = []
+    for lineno, row in rows:
+        try:
+            raw = row["raw"]
+            points = tuple(
+                (i, Point(commit=str(i), samples=tuple(samples)))
+                for i, samples in enumerate(raw)
+                if samples
+            )
+            truths = tuple(
+                TrueChange(index=int(c["index"]), magnitude=float(c["magnitude"]))
+                for c in row.get("changes", [])
+            )
+            out.append(
+                LabelledSeries(
+                    id=str(row.get("id", lineno)),
+                    lower_is_better=bool(row["lower_is_better"]),
+                    n_commits=int(row.get("n_commits", len(raw))),
+                    points=points,
+                    truths=truths,
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{path}:{lineno}: not a labelled series ({exc})") from exc
     return out
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from worker.detection.ceiling import findable, known_noise_recall, read_rows
-from worker.detection.evaluate import select
+import pytest
+
+from worker.detection.ceiling import findable, known_noise_recall
+from worker.detection.evaluate import read_rows, select
 
 
 def row(cv: float | None, changes: list[tuple[int, float]], n: int = 100, missing: tuple[int, ...] = ()) -> dict:
@@ -45,11 +47,18 @@ def test_recall_counts_the_points_each_change_has():
     assert known_noise_recall([row(None, [(50, 0.2)])], z=5.0, max_lag=12, pre_window=40) is None
 
 
-def test_read_rows_keeps_file_positions_for_the_split(tmp_path):
+def test_the_rows_are_read_once_with_line_numbers_and_split_like_the_series(tmp_path):
     path = tmp_path / "f.jsonl"
     rows = [row(0.01, [(50, 0.1)]), row(None, []), row(0.01, [(50, 0.01)])]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    path.write_text(json.dumps(rows[0]) + "\n\n" + "\n".join(json.dumps(r) for r in rows[1:]) + "\n\n")
     read = read_rows(path)
-    assert len(read) == 3
-    assert known_noise_recall(select(read, "even"), z=5, max_lag=12, pre_window=40)["0.1"] == 1.0
-    assert known_noise_recall(select(read, "odd"), z=5, max_lag=12, pre_window=40) is None
+    assert [lineno for lineno, _ in read] == [1, 3, 4]
+    assert known_noise_recall((r for _, r in select(read, "even")), z=5, max_lag=12, pre_window=40)["0.1"] == 1.0
+    assert known_noise_recall((r for _, r in select(read, "odd")), z=5, max_lag=12, pre_window=40) is None
+
+
+def test_unreadable_noise_or_changes_name_the_series():
+    bad = dict(row(0.01, [(50, 0.1)]), id="s-7")
+    bad["noise"] = {"approx_cv_of_commit_median": "wide"}
+    with pytest.raises(ValueError, match="series s-7"):
+        known_noise_recall([bad], z=5, max_lag=12, pre_window=40)

@@ -117,3 +117,18 @@ def test_evaluate_prints_the_known_noise_bound_where_the_file_has_the_truth(tmp_
     assert "known-noise bound" in proc.stdout and "R@20% 100.0" in proc.stdout, proc.stdout
     out = json.loads(run_cli("evaluate", str(data), "--json", "--only-ours").stdout)
     assert out["known_noise_bound"]["0.2"] == 1.0 and out["known_noise_bound"]["0.01"] is None
+
+
+def test_evaluate_rejects_a_file_that_is_not_json_or_whose_noise_is_unreadable(tmp_path, series):
+    data = tmp_path / "small.jsonl"
+    write_file(data, series)
+    lines = data.read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(lines[0] + "\n{not json\n")
+    proc = run_cli("evaluate", str(broken))
+    assert proc.returncode == 2 and "broken.jsonl:2" in proc.stderr, proc.stderr
+    row = json.loads(lines[1])
+    row["noise"] = {"approx_cv_of_commit_median": "wide"}
+    broken.write_text(lines[0] + "\n" + json.dumps(row) + "\n")
+    proc = run_cli("evaluate", str(broken), "--only-ours")
+    assert proc.returncode == 2 and "series t-1" in proc.stderr, proc.stderr
