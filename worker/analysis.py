@@ -178,7 +178,7 @@ def _follow_up(settings: Settings, session: Session, job: Job, host: Host, suspe
     queue = host.queue
     if parents[0] == last_good.sha:
         return queue_job(session, suspect, job.suite, kind=JobKind.CONFIRM, queue=queue, priority=10,
-                         dedup_key=f"confirm:{suspect.id}:{host.id}:{job.suite}:{(job.host_fingerprint or '')[:16]}",
+                         dedup_key=_confirmation_key(job, host, suspect),
                          params={"parent_sha": parents[0], "benchmark_ids": [bench.id]})
     from worker.bisection import queue_bisection_step
 
@@ -210,17 +210,33 @@ def _analyze_series(settings: Settings, session: Session, job: Job, host: Host, 
             if follow is not None:
                 new_jobs.append(follow.id)
             else:
-                _add_to_pending_confirmation(session, point.commit, host, bench)
+                _join_confirmation(session, job, host, point.commit, bench)
 
 
-def _add_to_pending_confirmation(session: Session, suspect: Commit, host: Host, bench: Benchmark) -> None:
-    """A confirmation already queued for this commit and host decides this series too."""
-    pending = session.scalars(
-        select(Job).where(Job.commit_id == suspect.id, Job.kind == JobKind.CONFIRM, Job.queue == host.queue,
-                          Job.status == JobStatus.QUEUED)
+def _confirmation_key(job: Job, host: Host, suspect: Commit) -> str:
+    """One re-run per suspect commit, host, suite and host fingerprint."""
+    return f"confirm:{suspect.id}:{host.id}:{job.suite}:{(job.host_fingerprint or '')[:16]}"
+
+
+def _join_confirmation(session: Session, job: Job, host: Host, suspect: Commit, bench: Benchmark) -> None:
+    """The re-run of this commit on this host decides this series too.
+
+    One still to finish gets the series added to those it decides. One already finished
+    decides it now from its runs, which cover the whole suite: a commit the stream suspects
+    again after its re-run (a young series often does) takes the re-run's word instead of
+    staying a suspect that no job will ever decide.
+    """
+    rerun = session.scalars(
+        select(Job).where(Job.dedup_key == _confirmation_key(job, host, suspect), Job.kind == JobKind.CONFIRM)
     ).first()
-    if pending is not None and bench.id not in pending.params.get("benchmark_ids", []):
-        pending.params = {**pending.params, "benchmark_ids": [*pending.params.get("benchmark_ids", []), bench.id]}
+    if rerun is None:
+        return
+    if rerun.status == JobStatus.SUCCEEDED and rerun.summary:
+        from worker.confirmation import decide_series
+
+        decide_series(session, rerun, bench)
+    elif rerun.status in (JobStatus.QUEUED, JobStatus.RUNNING) and bench.id not in rerun.params.get("benchmark_ids", []):
+        rerun.params = {**rerun.params, "benchmark_ids": [*rerun.params.get("benchmark_ids", []), bench.id]}
 
 
 def analyze_job(settings: Settings, job_id: int) -> list[int]:

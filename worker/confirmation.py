@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUNDS = 3  # runs per side, alternating; with 3 against 3 a chance ordering of whole runs is 1 in 20
+ROUNDS = 3  # runs per side, alternating; the runs are the re-run's units (see detection.confirm)
 
 
 def _run_order(rounds: int) -> list[str]:
@@ -80,44 +80,53 @@ def apply_confirmation(settings: Any, job_id: int) -> dict[str, str]:
     """Turn a finished confirmation's runs into verdicts and alerts; return name -> state."""
 
     def work(session: Session) -> dict[str, str]:
-        from worker.analysis import open_alert
-
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.SUCCEEDED or not job.summary:
             return {}
-        runs = job.summary.get("runs", {})
-        parent_sha = job.summary.get("parent_sha")
-        parent = session.scalars(select(Commit).where(Commit.repository_id == job.commit.repository_id,
-                                                      Commit.sha == parent_sha)).one_or_none()
-        decided: dict[str, str] = {}
         for bench_id in job.params.get("benchmark_ids", []):
             bench = session.get(Benchmark, bench_id)
-            if bench is None:
-                continue
-            baseline = baseline_benchmark(session, bench)
-            baseline_name = baseline.name if baseline is not None else None
-            parent_runs = _relative_to_baseline(runs.get("parent", {}), bench.name, baseline_name)
-            suspect_runs = _relative_to_baseline(runs.get("suspect", {}), bench.name, baseline_name)
-            if not parent_runs or not suspect_runs:
-                decided[bench.name] = "not measured"
-                continue
-            suspect_result = _suspect_result(session, job, bench)
-            # One-sided: the re-run must agree with the direction the stream saw.
-            expected = suspect_result.change_pct if suspect_result is not None else None
-            verdict = decide(parent_runs, suspect_runs, parent_sha=parent_sha, suspect_sha=job.commit.sha,
-                             lower_is_better=bench.direction == Direction.LOWER, expected_change_pct=expected)
-            decided[bench.name] = verdict.state
-            if suspect_result is not None:
-                _label(suspect_result, verdict)
-            if verdict.is_alert:
-                open_alert(session, repository_id=job.commit.repository_id, benchmark_id=bench.id,
-                           host_id=job.host_id, suspect=job.commit, last_good=parent, state=verdict.state,
-                           change_pct=verdict.change_pct, confidence=verdict.confidence,
-                           alert_state=AlertState.CONFIRMED)
-        job.summary = {**job.summary, "verdicts": decided}
-        return decided
+            if bench is not None:
+                decide_series(session, job, bench)
+        return dict(job.summary.get("verdicts", {}))
 
     return run_in_transaction(session_factory(settings.database_url), work)
+
+
+def decide_series(session: Session, job: Job, bench: Benchmark) -> str:
+    """Decide ``bench``'s series at the suspect from finished confirmation ``job``'s runs.
+
+    Labels the suspect's point, opens a confirmed alert when the re-run agrees, records the
+    state in the job's summary and returns it. The runs cover the whole suite, so a series
+    that became suspect at this commit after the re-run finished is decided from them too.
+    """
+    from worker.analysis import open_alert
+
+    runs = job.summary.get("runs", {})
+    parent_sha = job.summary.get("parent_sha")
+    baseline = baseline_benchmark(session, bench)
+    baseline_name = baseline.name if baseline is not None else None
+    parent_runs = _relative_to_baseline(runs.get("parent", {}), bench.name, baseline_name)
+    suspect_runs = _relative_to_baseline(runs.get("suspect", {}), bench.name, baseline_name)
+    if not parent_runs or not suspect_runs:
+        state = "not measured"
+    else:
+        suspect_result = _suspect_result(session, job, bench)
+        # One-sided: the re-run must agree with the direction the stream saw.
+        expected = suspect_result.change_pct if suspect_result is not None else None
+        verdict = decide(parent_runs, suspect_runs, parent_sha=parent_sha, suspect_sha=job.commit.sha,
+                         lower_is_better=bench.direction == Direction.LOWER, expected_change_pct=expected or None)
+        state = verdict.state
+        if suspect_result is not None:
+            _label(suspect_result, verdict)
+        if verdict.is_alert:
+            parent = session.scalars(select(Commit).where(Commit.repository_id == job.commit.repository_id,
+                                                          Commit.sha == parent_sha)).one_or_none()
+            open_alert(session, repository_id=job.commit.repository_id, benchmark_id=bench.id,
+                       host_id=job.host_id, suspect=job.commit, last_good=parent, state=verdict.state,
+                       change_pct=verdict.change_pct, confidence=verdict.confidence,
+                       alert_state=AlertState.CONFIRMED)
+    job.summary = {**job.summary, "verdicts": {**job.summary.get("verdicts", {}), bench.name: state}}
+    return state
 
 
 def _relative_to_baseline(by_name: dict[str, list[list[float]]], name: str,

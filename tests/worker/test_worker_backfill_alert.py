@@ -59,9 +59,12 @@ def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, 
             select(Commit.sha, Result).join(Result, Result.commit_id == Commit.id)
             .where(Result.benchmark_id != tuned.id)).all()}
         ratios = [round(by_sha[sha].median / eager[sha], 3) for sha in shas]
-        assert verdicts[4] == Verdict.REGRESSION, (verdicts, ratios, [(j.kind.value, j.commit.sha[:8], j.summary)
-                                                               for j in jobs.values() if j.kind != JobKind.REGULAR])
-        assert all(v in (Verdict.NO_CHANGE, None) for i, v in verdicts.items() if i != 4), verdicts
+        follow_ups = [(j.kind.value, j.commit.sha[:8], j.summary.get("verdicts") if j.summary else None)
+                      for j in jobs.values() if j.kind != JobKind.REGULAR]
+        assert verdicts[4] == Verdict.REGRESSION, str((verdicts, ratios, follow_ups))
+        assert all(v in (Verdict.NO_CHANGE, None) for i, v in verdicts.items() if i != 4), \
+            str(({i: (v.value if v else None, by_sha[shas[i - 1]].change_pct) for i, v in verdicts.items()},
+                 ratios, follow_ups))
 
         alerts = list(s.scalars(select(Alert)))
         assert [a.suspect_commit.sha for a in alerts] == [shas[3]], [(a.suspect_commit.sha, a.change_pct) for a in alerts]

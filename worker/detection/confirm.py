@@ -8,8 +8,13 @@ Hodges-Lehmann estimate (median of pairwise log ratios).
 
 Samples of one run share that run's noise, so they are not independent evidence. Each side
 can therefore be given as runs (a list of sample lists): then, besides the test on all
-samples, every suspect run must lie on the changed side of every parent run (by its
-median), so that one lucky run cannot confirm a change alone.
+samples, the runs themselves must show the change. Every suspect run must lie on the
+changed side of every parent run (by its median), so that one lucky run cannot confirm a
+change alone; and a t-test on the run medians (the runs are the independent units, and the
+host's run-to-run noise is the same on both sides, so the variance is pooled) must reach the
+same significance. The ordering alone is not enough: with three runs a side a chance
+ordering happens 1 time in 20, and where run-to-run noise dominates (a process lands on a
+slower core or memory placement) the pooled samples then pass too.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, ttest_ind
 
 from .model import (
     CONFIRMED,
@@ -65,6 +70,9 @@ def confirm(
         up = expected_change_pct > 0
         p_value = float(mannwhitneyu(s_all, p_all, alternative="greater" if up else "less").pvalue)
         smallest = _smallest_p(s_all.size, p_all.size)
+    run_p = _run_level_p(s_runs, p_runs, None if expected_change_pct is None else up)
+    if run_p is not None:
+        p_value = max(p_value, run_p)
     if p_value <= config.confirm_alpha and _runs_separate(s_runs, p_runs, up) and (shift > 0) == up:
         state = CONFIRMED
     elif smallest > config.confirm_alpha:
@@ -119,6 +127,20 @@ def _runs_separate(s_runs: list[np.ndarray], p_runs: list[np.ndarray], up: bool)
     s_med = [float(np.median(r)) for r in s_runs]
     p_med = [float(np.median(r)) for r in p_runs]
     return min(s_med) > max(p_med) if up else max(s_med) < min(p_med)
+
+
+def _run_level_p(s_runs: list[np.ndarray], p_runs: list[np.ndarray], up: bool | None) -> float | None:
+    """Student's t-test on the run medians (one-sided when ``up`` is given), or None when the
+    runs cannot be compared as units (one sample each, or a side with a single run)."""
+    if all(r.size == 1 for r in s_runs) and all(r.size == 1 for r in p_runs):
+        return None
+    if len(s_runs) < 2 or len(p_runs) < 2:
+        return None
+    s_med = [float(np.median(r)) for r in s_runs]
+    p_med = [float(np.median(r)) for r in p_runs]
+    alternative = "two-sided" if up is None else ("greater" if up else "less")
+    p_value = float(ttest_ind(s_med, p_med, equal_var=True, alternative=alternative).pvalue)
+    return None if math.isnan(p_value) else p_value  # no spread at all: the ordering decides
 
 
 def _smallest_p(n: int, m: int) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import mannwhitneyu
 
 from worker.detection import confirm, confirmation_verdict
 
@@ -50,9 +51,34 @@ def test_runs_must_all_agree():
     assert good.state == "confirmed"
     # Run-to-run noise: one parent run came out as slow as a suspect run. 20 samples
     # against 20 pass a pooled test, but the runs do not separate.
-    lucky = confirm(runs(100, [0.06, 0.03]), runs(100, [0.0, 0.035], seed=1), lower_is_better=True)
-    assert lucky.p_value <= 0.01  # the pooled samples alone would have confirmed it
-    assert lucky.state == "rejected"
+    suspect, parent = runs(100, [0.06, 0.03]), runs(100, [0.0, 0.035], seed=1)
+    pooled = mannwhitneyu(np.concatenate(suspect), np.concatenate(parent), alternative="two-sided").pvalue
+    assert pooled <= 0.01  # the pooled samples alone would have confirmed it
+    assert confirm(suspect, parent, lower_is_better=True).state == "rejected"
+
+
+# Three runs a side, run-to-run noise far above the noise within a run (a process that lands
+# on a slower placement runs slower throughout), and no change.
+RUN_NOISE = [0.03, -0.05, 0.08, -0.02, 0.01, -0.06]
+
+
+def test_runs_that_separate_by_chance_do_not_confirm():
+    # The suspect's three runs happen to be the three slowest: 1 ordering in 20 does that.
+    offsets = sorted(RUN_NOISE)
+    suspect, parent = runs(100, offsets[3:]), runs(100, offsets[:3], seed=1)
+    pooled = mannwhitneyu(np.concatenate(suspect), np.concatenate(parent), alternative="greater").pvalue
+    assert pooled <= 0.01 and min(map(np.median, suspect)) > max(map(np.median, parent))
+    result = confirm(suspect, parent, expected_change_pct=5.0, lower_is_better=True)
+    assert result.state == "rejected"
+    assert result.p_value > 0.01  # the run medians, the independent units, do not show it
+
+
+def test_a_change_larger_than_the_run_noise_confirms_through_it():
+    suspect = runs(100 * 1.5, RUN_NOISE[:3])
+    parent = runs(100, RUN_NOISE[3:], seed=1)
+    result = confirm(suspect, parent, expected_change_pct=40.0, lower_is_better=True)
+    assert result.state == "confirmed"
+    assert result.change_pct == pytest.approx(50.0, abs=8.0)
 
 
 @pytest.mark.parametrize(
