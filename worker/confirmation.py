@@ -111,7 +111,8 @@ def decide_series(session: Session, job: Job, bench: Benchmark) -> str:
         state = "not measured"
     else:
         suspect_result = _suspect_result(session, job, bench)
-        # One-sided: the re-run must agree with the direction the stream saw.
+        # One-sided: the re-run must agree with the direction the stream saw (two-sided when
+        # the point has no size, e.g. it was labelled no_change before being suspected again).
         expected = suspect_result.change_pct if suspect_result is not None else None
         verdict = decide(parent_runs, suspect_runs, parent_sha=parent_sha, suspect_sha=job.commit.sha,
                          lower_is_better=bench.direction == Direction.LOWER, expected_change_pct=expected or None)

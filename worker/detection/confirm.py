@@ -120,26 +120,31 @@ def _runs(name: str, values: Samples) -> list[np.ndarray]:
     return [np.log(run) for run in runs]
 
 
+def _run_medians(runs: list[np.ndarray]) -> list[float]:
+    return [float(np.median(r)) for r in runs]
+
+
+def _one_sample_runs(s_runs: list[np.ndarray], p_runs: list[np.ndarray]) -> bool:
+    """One sample per run: the rank test already weighs each run once."""
+    return all(r.size == 1 for r in s_runs) and all(r.size == 1 for r in p_runs)
+
+
 def _runs_separate(s_runs: list[np.ndarray], p_runs: list[np.ndarray], up: bool) -> bool:
     """With several samples per run, every suspect run lies past every parent run."""
-    if all(r.size == 1 for r in s_runs) and all(r.size == 1 for r in p_runs):
-        return True  # one sample per run: the rank test already weighs each run once
-    s_med = [float(np.median(r)) for r in s_runs]
-    p_med = [float(np.median(r)) for r in p_runs]
+    if _one_sample_runs(s_runs, p_runs):
+        return True
+    s_med, p_med = _run_medians(s_runs), _run_medians(p_runs)
     return min(s_med) > max(p_med) if up else max(s_med) < min(p_med)
 
 
 def _run_level_p(s_runs: list[np.ndarray], p_runs: list[np.ndarray], up: bool | None) -> float | None:
     """Student's t-test on the run medians (one-sided when ``up`` is given), or None when the
     runs cannot be compared as units (one sample each, or a side with a single run)."""
-    if all(r.size == 1 for r in s_runs) and all(r.size == 1 for r in p_runs):
+    if _one_sample_runs(s_runs, p_runs) or len(s_runs) < 2 or len(p_runs) < 2:
         return None
-    if len(s_runs) < 2 or len(p_runs) < 2:
-        return None
-    s_med = [float(np.median(r)) for r in s_runs]
-    p_med = [float(np.median(r)) for r in p_runs]
     alternative = "two-sided" if up is None else ("greater" if up else "less")
-    p_value = float(ttest_ind(s_med, p_med, equal_var=True, alternative=alternative).pvalue)
+    p_value = float(ttest_ind(_run_medians(s_runs), _run_medians(p_runs), equal_var=True,
+                              alternative=alternative).pvalue)
     return None if math.isnan(p_value) else p_value  # no spread at all: the ordering decides
 
 
