@@ -3,30 +3,39 @@
 Environment variables the launcher sets for each instance (never one the user already set;
 the plan's notes say which were kept):
 
-==================  ==========================================  ===================================
-variable            value                                       why
-==================  ==========================================  ===================================
-OMP_NUM_THREADS     the instance's core count                   one OpenMP thread per core; more
-                                                                threads than cores only thrash
-OMP_WAIT_POLICY     PASSIVE                                     idle OpenMP threads sleep instead of
-                                                                spinning. A spinning thread burns
-                                                                its share of a core another process
-                                                                also uses, then waits a scheduler
-                                                                slice for every parallel region:
-                                                                on a busy 2-core machine that made
-                                                                eager resnet50 12x slower
-KMP_AFFINITY        granularity=fine,compact,1,0                Intel OpenMP only: thread i on core
-                                                                i, siblings last
-KMP_BLOCKTIME       1                                           Intel OpenMP only: spin 1 ms, then
-                                                                sleep (same reason as above)
-LD_PRELOAD          the allocator's and/or Intel OpenMP's       swap in tcmalloc/jemalloc (fewer
-                    library                                     page faults for big tensors) or
-                                                                Intel's OpenMP runtime
-MALLOC_CONF         oversize_threshold:1,background_thread:     jemalloc only: keep freed pages for
-                    false,metadata_thp:auto,dirty_decay_ms:-1,  reuse instead of returning them to
-                    muzzy_decay_ms:-1                           the OS at every step; no extra
-                                                                thread competing for the cores
-==================  ==========================================  ===================================
+======================  ==========================================  ===================================
+variable                value                                       why
+======================  ==========================================  ===================================
+OMP_NUM_THREADS         the instance's core count                   one OpenMP thread per core; more
+                                                                    threads than cores only thrash
+OMP_WAIT_POLICY         PASSIVE                                     idle OpenMP threads sleep instead of
+                                                                    spinning. A spinning thread burns
+                                                                    its share of a core another process
+                                                                    also uses, then waits a scheduler
+                                                                    slice for every parallel region:
+                                                                    on a busy 2-core machine that made
+                                                                    eager resnet50 12x slower
+KMP_AFFINITY            granularity=fine,compact,1,0                Intel OpenMP only: thread i on core
+                                                                    i, siblings last
+KMP_BLOCKTIME           1                                           Intel OpenMP only: spin 1 ms, then
+                                                                    sleep (same reason as above)
+LD_PRELOAD              the allocator's and/or Intel OpenMP's       swap in tcmalloc/jemalloc (fewer
+                        library                                     page faults for big tensors) or
+                                                                    Intel's OpenMP runtime
+MALLOC_CONF             oversize_threshold:1,background_thread:     jemalloc only: keep freed pages for
+                        false,metadata_thp:auto,dirty_decay_ms:-1,  reuse instead of returning them to
+                        muzzy_decay_ms:-1                           the OS at every step; no extra
+                                                                    thread competing for the cores
+TBB_ENABLE_SANITIZERS   1                                           with tcmalloc or jemalloc: oneTBB
+                                                                    (OpenVINO's threading) loads its
+                                                                    hwloc binding with RTLD_DEEPBIND,
+                                                                    so hwloc frees with glibc's free()
+                                                                    what the preloaded allocator handed
+                                                                    out, and the process aborts
+                                                                    ("free(): invalid pointer") when
+                                                                    OpenVINO starts its CPU plugin; set,
+                                                                    oneTBB loads it without deep binding
+======================  ==========================================  ===================================
 
 Cores are bound with numactl (cores and memory node) when it is installed, else taskset,
 else ``os.sched_setaffinity`` in the child before it starts.
@@ -40,13 +49,15 @@ from dataclasses import dataclass, field
 from optlib.cpu import CPUInfo, LogicalCPU, parse_cpu_list
 from optlib.launch.options import LaunchOptions
 
-__all__ = ["DEBIAN_PACKAGES", "InstancePlan", "LaunchError", "LaunchPlan", "Tools",
-           "format_cpu_list", "format_plan", "make_plan"]
+__all__ = ["DEBIAN_PACKAGES", "PRELOADED_ALLOCATOR_ENV", "InstancePlan", "LaunchError", "LaunchPlan",
+           "Tools", "format_cpu_list", "format_plan", "make_plan"]
 
 LATENCY_MODE_CORES = 4
 JEMALLOC_CONF = ("oversize_threshold:1,background_thread:false,metadata_thp:auto,"
                  "dirty_decay_ms:-1,muzzy_decay_ms:-1")
 DEBIAN_PACKAGES = {"jemalloc": "libjemalloc2", "tcmalloc": "libtcmalloc-minimal4"}
+# Set beside a preloaded allocator (see the table above); optlib's OpenVINO route sets it too.
+PRELOADED_ALLOCATOR_ENV = {"TBB_ENABLE_SANITIZERS": "1"}
 
 
 class LaunchError(ValueError):
@@ -246,6 +257,8 @@ def make_plan(cpu: CPUInfo, options: LaunchOptions, *, tools: Tools,
             wanted["LD_PRELOAD"] = ":".join(preload)
         if allocator == "jemalloc":
             wanted["MALLOC_CONF"] = JEMALLOC_CONF
+        if allocator in ("jemalloc", "tcmalloc"):
+            wanted.update(PRELOADED_ALLOCATOR_ENV)
         env = []
         for key, value in wanted.items():
             if key in environ:

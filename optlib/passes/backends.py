@@ -9,13 +9,15 @@ torch path, so optlib offers them to its measurement step when they are installe
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+import os
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from optlib.launch.plan import PRELOADED_ALLOCATOR_ENV
 from optlib.passes.compilers import as_args, quiet_torchscript
 
 
@@ -73,8 +75,22 @@ def build_onnxruntime(module: nn.Module, sample_input: Any, dtype: torch.dtype |
     return run
 
 
+def allow_preloaded_allocator(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Where the process runs with a preloaded allocator (LD_PRELOAD: jemalloc, tcmalloc, as
+    Intel's CPU tuning guides advise), let oneTBB load its hwloc binding without
+    RTLD_DEEPBIND. With deep binding, hwloc frees with glibc's free() memory the preloaded
+    allocator handed out, and the process aborts ("free(): invalid pointer") the moment
+    OpenVINO starts its CPU plugin. oneTBB reads the variable when it loads the binding,
+    so it must be set before the first OpenVINO core is made; a value the user set is kept.
+    """
+    if environ.get("LD_PRELOAD"):
+        for key, value in PRELOADED_ALLOCATOR_ENV.items():
+            environ.setdefault(key, value)
+
+
 def build_openvino(module: nn.Module, sample_input: Any, dtype: torch.dtype | None = None) -> Callable:
     """Convert with OpenVINO's PyTorch frontend; fp32 inference precision unless bf16 asked."""
+    allow_preloaded_allocator()
     import openvino as ov
 
     args = _tensor_args(sample_input)

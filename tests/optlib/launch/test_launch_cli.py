@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from optlib.launch import probe_tools
 
 PROBE = """
 import json, os, sys
@@ -18,7 +23,8 @@ print(json.dumps({"cpus": sorted(os.sched_getaffinity(0)), "argv": sys.argv[1:],
 
 def launch(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items()
-             if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "LD_PRELOAD", "MALLOC_CONF")}
+             if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "LD_PRELOAD", "MALLOC_CONF",
+                          "TBB_ENABLE_SANITIZERS")}
     return subprocess.run([sys.executable, "-m", "optlib.launch", *args], capture_output=True,
                           text=True, env={**clean, **env}, timeout=120)
 
@@ -60,3 +66,28 @@ def test_exit_status_and_errors_reach_the_caller(tmp_path: Path) -> None:
     result = launch(["--core-list", "9999", str(failing)])
     assert result.returncode == 2
     assert "do not exist" in result.stderr
+
+
+OPENVINO_PROGRAM = """
+import numpy as np
+import openvino as ov
+from openvino import opset13 as ops
+x = ops.parameter([2, 8], np.float32)
+model = ov.Model([ops.relu(x)], [x])
+compiled = ov.Core().compile_model(model, "CPU")
+print(float(compiled(np.full((2, 8), -1.0, np.float32))[0].sum()))
+"""
+
+
+def test_openvino_runs_under_the_launcher_with_jemalloc_preloaded(tmp_path: Path) -> None:
+    """oneTBB inside OpenVINO aborts the process beside a preloaded allocator unless the
+    launcher tells it to load hwloc without deep binding."""
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino is not installed (the backends extra)")
+    if probe_tools().jemalloc is None:
+        pytest.skip("libjemalloc is not installed (Debian package libjemalloc2)")
+    program = tmp_path / "ov_probe.py"
+    program.write_text(OPENVINO_PROGRAM)
+    result = launch(["--memory-allocator", "jemalloc", str(program)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "0.0"

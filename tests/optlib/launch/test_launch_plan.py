@@ -82,6 +82,13 @@ def test_auto_prefers_tcmalloc_and_gnu_openmp_sets_no_kmp_variables() -> None:
     assert "MALLOC_CONF" not in env and "KMP_AFFINITY" not in env and "KMP_BLOCKTIME" not in env
 
 
+@pytest.mark.parametrize("allocator", ["jemalloc", "tcmalloc"])
+def test_a_preloaded_allocator_comes_with_onetbb_loading_hwloc_without_deep_binding(allocator: str) -> None:
+    env = dict(plan(memory_allocator=allocator).instances[0].env)
+    assert env["TBB_ENABLE_SANITIZERS"] == "1"
+    assert "TBB_ENABLE_SANITIZERS" not in dict(plan(memory_allocator="default").instances[0].env)
+
+
 def test_user_variables_are_never_overwritten_and_the_plan_says_so() -> None:
     user = {"OMP_NUM_THREADS": "7", "LD_PRELOAD": "/mine.so", "OMP_WAIT_POLICY": "ACTIVE"}
     result = plan(environ=user, memory_allocator="jemalloc")
