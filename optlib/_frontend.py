@@ -77,7 +77,8 @@ def optimize(
     ``config`` gives the whole configuration as one value; explicit arguments that are not
     ``None`` (and ``level``/``inplace``/``dtype`` when they differ from their defaults)
     override it. ``more_knobs`` accepts the remaining config fields (``sparse_gnn``,
-    ``backend``, ``split_master_weight_for_bf16``, ``fuse_update_step``, ``tune_seconds``).
+    ``backend``, ``split_master_weight_for_bf16``, ``fuse_update_step``, ``retain_freed_memory``,
+    ``tune_seconds``).
     Returns the optimized model, or ``(model, optimizer)`` when an optimizer is given.
     """
     if not isinstance(model, nn.Module):
@@ -150,6 +151,10 @@ def _optimize_training(model: nn.Module, optimizer: torch.optim.Optimizer, cfg: 
     except ImportError as exc:
         warn_once("training", f"optlib: training optimizations unavailable ({exc}); model and optimizer returned as is")
         return model, optimizer
+    if cfg.retain_freed_memory:
+        from optlib.runtime.allocator import retain_freed_memory
+
+        retain_freed_memory()
     split = bool(cfg.split_master_weight_for_bf16) and cfg.dtype == torch.bfloat16
     try:
         return prepare_training(model, optimizer, dtype=cfg.dtype, split_master_weight=split,

@@ -30,6 +30,7 @@ _LEVEL_KNOBS = (
     "sparse_gnn",
     "split_master_weight_for_bf16",
     "fuse_update_step",
+    "retain_freed_memory",
 )
 
 
@@ -64,6 +65,9 @@ class OptimizeConfig:
     a sample input it compiles lazily with inductor). ``tune_seconds`` bounds the time spent
     timing each candidate. ``tune_cache`` reuses the choice an earlier run made on this
     machine for the same model, shapes, dtype and threads (see ``optlib.passes.tune_cache``).
+    ``retain_freed_memory`` (training only) makes glibc's malloc keep freed memory for the next
+    step instead of page-faulting fresh memory in for every large tensor
+    (``optlib.runtime.allocator``).
     """
 
     level: str = "O1"
@@ -78,6 +82,7 @@ class OptimizeConfig:
     sparse_gnn: bool | None = None
     split_master_weight_for_bf16: bool | None = None
     fuse_update_step: bool | None = None
+    retain_freed_memory: bool | None = None
     backend: str = "auto"
     tune_seconds: float = 1.0
     tune_cache: bool = True

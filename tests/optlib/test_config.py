@@ -8,7 +8,8 @@ import torch
 from optlib import OptimizeConfig
 
 KNOBS = ("conv_bn_folding", "linear_bn_folding", "replace_dropout_with_identity", "channels_last",
-         "weights_prepack", "graph_mode", "sparse_gnn", "split_master_weight_for_bf16", "fuse_update_step")
+         "weights_prepack", "graph_mode", "sparse_gnn", "split_master_weight_for_bf16", "fuse_update_step",
+         "retain_freed_memory")
 
 
 @pytest.mark.parametrize("level, expected", [("O0", False), ("O1", True)])
