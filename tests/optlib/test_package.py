@@ -25,3 +25,21 @@ def test_import_is_lazy_about_heavy_optional_parts():
                          cwd=str(__import__("pathlib").Path(optlib.__file__).resolve().parents[1]))
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.strip() == "False"
+
+
+def test_the_launcher_starts_without_importing_torch():
+    """``python -m optlib.launch`` only plans and starts processes: importing torch there cost
+    every launched program 2.4 s before it began."""
+    code = "import sys, optlib.launch; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(optlib.__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.strip() == "False"
+
+
+def test_the_public_names_load_on_first_use():
+    from optlib import OptimizeConfig, OptimizedModule, OptlibWarning, optimize
+
+    assert optlib.optimize is optimize and callable(optimize)
+    assert OptimizeConfig().level == "O1"
+    assert issubclass(OptlibWarning, Warning) and isinstance(OptimizedModule, type)
