@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", default="default", choices=("default", "offline", "realtime"),
                      help="offline: all cores, large batch; realtime: batch 1, 4 cores per "
                           "instance")
-    run.add_argument("--launcher", action="store_true", help="start through optlib.launch")
+    run.add_argument("--launcher", action=argparse.BooleanOptionalAction, default=None,
+                     help="start each benchmark through optlib.launch (jemalloc, passive OpenMP "
+                          "waiting); default: the suite's choice (on for ci and full), else off")
     run.add_argument("--channels-last", action="store_true", help="channels_last inputs/model")
     run.add_argument("--tiny", action="store_true", help="tiny model sizes (for tests)")
     run.add_argument("--batch-size", type=int, help="override every benchmark's batch size")

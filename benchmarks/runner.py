@@ -52,7 +52,7 @@ class RunOptions:
     threads: int | None = None
     instances: int | None = None
     scenario: str = "default"
-    launcher: bool = False
+    launcher: bool | None = None
     channels_last: bool = False
     tiny: bool = False
     batch_size: int | None = None
@@ -239,6 +239,8 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
         interactive: bool | None = None) -> ResultsFile:
     """Run every planned benchmark and return the results (not yet written)."""
     suite = get_suite(options.suite) if options.suite else None
+    if options.launcher is None:
+        options = replace(options, launcher=suite.launcher if suite else False)
     policy = options.policy or (suite.policy if suite else TimingPolicy())
     timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
     processes = options.processes or 1

@@ -170,3 +170,18 @@ def test_launcher_runs_the_benchmark_through_optlib_launch(tmp_path: Path) -> No
     runtime = latency.config["instance_runtime"][0]["runtime"]
     assert runtime["affinity"] == [0] and runtime["threads"] == 1
     assert "--launcher" in latency.command
+
+
+@pytest.mark.parametrize("flag, through_launcher", [([], True), (["--no-launcher"], False)])
+def test_the_suites_start_benchmarks_through_the_launcher_unless_told_not_to(
+        tmp_path: Path, flag: list[str], through_launcher: bool) -> None:
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--suite", "ci", "--models", "dlrm", "--modes", "eval", "--variants",
+                    "eager", "--cores", "0", "--tiny", "--quick", *flag, "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = load_results(out)
+    latency = next(r for r in results.results if r.metric == "latency_p50")
+    assert results.environ["launcher"] is through_launcher
+    assert latency.config["launcher"] is through_launcher
+    # The reproduce command says how it ran, whatever the suite's default.
+    assert ("--launcher" in latency.command) is through_launcher
