@@ -13,7 +13,9 @@ pinned core: eager DLRM training 53-64 ms a step instead of 115-130 ms, and the 
 p50 across runs dlrm eval eager 1.4 % instead of 15.9 %, gcn eager / optlib 3.0 / 2.1 %
 instead of 11.4 / 12.5 %, dlrm train optlib 5.6 % instead of 13.7 % (the other benchmarks
 moved with the host: its fixed L2 matmul kernel had a CV of 9.7 and 13.3 % across the same
-runs, its 256 MB copy 6.7 and 7.6 %).
+runs, its 256 MB copy 6.7 and 7.6 %). A second series of five runs with the launcher, on the
+same host, put dlrm eval eager at 10.5 % (one run 20 % slow, optlib with it: their ratio's CV
+was 4.0 %) and resnet18 optlib at 11.3 %: a quiet host stays the first condition.
 """
 
 from __future__ import annotations
