@@ -67,11 +67,18 @@ class RunOptions:
             raise ValueError(f"processes must be >= 1, got {self.processes}")
 
     def resolved_cores(self) -> tuple[int, ...]:
-        if self.cores is not None:
-            return self.cores
-        if hasattr(os, "sched_getaffinity"):
-            return tuple(sorted(os.sched_getaffinity(0)))
-        return tuple(range(os.cpu_count() or 1))
+        """The cores asked for, checked against those this process may use (a benchmark
+        bound to a core it cannot run on would only fail later, inside its subprocess);
+        else all of those."""
+        allowed = (tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity")
+                   else tuple(range(os.cpu_count() or 1)))
+        if self.cores is None:
+            return allowed
+        missing = sorted(set(self.cores) - set(allowed))
+        if missing:
+            raise ValueError(f"--cores {format_cores(self.cores)}: CPU(s) {format_cores(missing)} are not "
+                             f"available to this process, which may use {format_cores(allowed)}")
+        return self.cores
 
     def resolved_threads(self) -> int | None:
         if self.threads is not None:

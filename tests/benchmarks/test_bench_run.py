@@ -128,6 +128,7 @@ def test_processes_must_be_positive(tmp_path: Path) -> None:
     (["--variants", "tensorrt"], "unknown variant 'tensorrt'; known: eager"),
     (["--suite", "nightly"], "unknown suite 'nightly'; known: ci, full"),
     (["--modes", "serve"], "unknown mode 'serve'; known: eval, train, generate"),
+    (["--cores", "4095"], "--cores 4095: CPU(s) 4095 are not available to this process, which may use"),
 ])
 def test_unknown_names_are_usage_errors(args: list[str], message: str, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
