@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
-
-from optlib.launch import probe_tools
 
 PROBE = """
 import json, os, sys
@@ -79,13 +74,10 @@ print(float(compiled(np.full((2, 8), -1.0, np.float32))[0].sum()))
 """
 
 
-def test_openvino_runs_under_the_launcher_with_jemalloc_preloaded(tmp_path: Path) -> None:
+def test_openvino_runs_under_the_launcher_with_jemalloc_preloaded(tmp_path: Path,
+                                                                  jemalloc_beside_openvino: str) -> None:
     """oneTBB inside OpenVINO aborts the process beside a preloaded allocator unless the
     launcher tells it to load hwloc without deep binding."""
-    if importlib.util.find_spec("openvino") is None:
-        pytest.skip("openvino is not installed (the backends extra)")
-    if probe_tools().jemalloc is None:
-        pytest.skip("libjemalloc is not installed (Debian package libjemalloc2)")
     program = tmp_path / "ov_probe.py"
     program.write_text(OPENVINO_PROGRAM)
     result = launch(["--memory-allocator", "jemalloc", str(program)])

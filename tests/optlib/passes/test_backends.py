@@ -3,14 +3,10 @@ tuning guides advise (LD_PRELOAD=libjemalloc.so): real processes, real OpenVINO.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 
-import pytest
-
-from optlib.launch import probe_tools
 from optlib.passes.backends import allow_preloaded_allocator
 
 ROUTE_PROGRAM = """
@@ -24,15 +20,11 @@ print(float((run(x) - model(x)).abs().max()))
 """
 
 
-def test_the_openvino_route_runs_in_a_process_with_a_preloaded_allocator() -> None:
-    if importlib.util.find_spec("openvino") is None:
-        pytest.skip("openvino is not installed (the backends extra)")
-    jemalloc = probe_tools().jemalloc
-    if jemalloc is None:
-        pytest.skip("libjemalloc is not installed (Debian package libjemalloc2)")
+def test_the_openvino_route_runs_in_a_process_with_a_preloaded_allocator(jemalloc_beside_openvino: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TBB_ENABLE_SANITIZERS"}
     result = subprocess.run([sys.executable, "-c", ROUTE_PROGRAM], capture_output=True, text=True,
-                            env={**env, "LD_PRELOAD": jemalloc, "OMP_NUM_THREADS": "1"}, timeout=300)
+                            env={**env, "LD_PRELOAD": jemalloc_beside_openvino, "OMP_NUM_THREADS": "1"},
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout.strip().splitlines()[-1]) < 1e-4
 
