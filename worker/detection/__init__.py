@@ -50,9 +50,10 @@ config=DetectorConfig()) -> Confirmation``
     ``confirmation_verdict(result, commit, last_good_commit=None) -> Verdict`` turns it
     into the suspect's verdict: regression/improvement, no_change, or still suspect.
 
-``min_detectable_change(history, *, config=DetectorConfig(), changes=()) -> float``
-    Smallest step in percent the stream confirms within ``config.max_lag`` points, for this
-    series' noise (``math.inf`` with fewer than three points).
+``min_detectable_change(history, *, config=DetectorConfig(), changes=(), lag=None) -> float``
+    Smallest step in percent the stream confirms within ``lag`` points (default
+    ``config.max_lag``; ``config.slow_max_lag`` for the slow lane), for this series' noise
+    (``math.inf`` with fewer than three points).
 
 ``group_alerts(alerts: Sequence[Alert]) -> list[AlertGroup]``
     ``Alert(series, commit, state, change_pct, confidence=1.0, host=None,

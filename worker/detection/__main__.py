@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         series = select(series_from_rows(rows, args.file), args.split)
         bound = known_noise_recall(
             (row for _, row in select(rows, args.split)),
-            z=config.z_confirm, max_lag=config.max_lag, pre_window=config.pre_window,
+            z=config.z_confirm, max_lag=config.slow_max_lag, pre_window=config.pre_window,
         )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if bound is not None:
         print(
             f"known-noise bound (each series' true noise, Gaussian, z >= {config.z_confirm:g} within "
-            f"{config.max_lag} commits against <= {config.pre_window}): "
+            f"{config.slow_max_lag} commits against <= {config.pre_window}): "
             + "  ".join(f"R@{round(float(s) * 100)}% {format_pct(r)}" for s, r in bound.items())
         )
     return 0

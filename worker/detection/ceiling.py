@@ -7,10 +7,11 @@ detector), Gaussian noise with no drift, spikes or host speeds, the change's pla
 and plain means (the most efficient location on such noise). A true change counts as
 findable when the step over its standard error reaches `z` after at most `max_lag` points
 at the new level (fewer if the next change comes first) against at most `pre_window`
-points since the previous change. A detector that must also reject drift, waves and hosts
-that hop, and estimate the noise from the series, should not expect to find more with the
-same `z_confirm`, `max_lag` and `pre_window` (it can only by luck: a noise estimate that came
-out low, or noise that happened to push the step further out).
+points since the previous change; the command passes the detector's longest lag, the slow
+lane's `slow_max_lag`. A detector that must also reject drift, waves and hosts that hop,
+and estimate the noise from the series, should not expect to find more with the same
+`z_confirm`, lag and `pre_window` (it can only by luck: a noise estimate that came out
+low, or noise that happened to push the step further out).
 """
 
 from __future__ import annotations

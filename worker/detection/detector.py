@@ -181,12 +181,15 @@ def min_detectable_change(
     *,
     config: DetectorConfig = DetectorConfig(),
     changes: Sequence[str] = (),
+    lag: int | None = None,
 ) -> float:
-    """Smallest step, in percent, that the stream confirms within `config.max_lag` points
-    for this series' own noise (its last `config.pre_window` points since its last
-    confirmed change, and while those are fewer, at least the noise of the segment before
-    it; on a host with two speeds, the noise within a speed). `math.inf` while the series
-    has fewer than three points since that change.
+    """Smallest step, in percent, that the stream confirms within `lag` points (by default
+    `config.max_lag`; `config.slow_max_lag` gives the smaller steps the slow lane confirms
+    later, where the series' noise is white) for this series' own noise (its last
+    `config.pre_window` points since its last confirmed change, and while those are fewer,
+    at least the noise of the segment before it; on a host with two speeds, the noise
+    within a speed). `math.inf` while the series has fewer than three points since that
+    change.
     """
     known = set(changes)
     recent = history[max(0, len(history) - config.window) :]
@@ -197,4 +200,4 @@ def min_detectable_change(
     # On a host with two speeds the folded test sees steps against the noise within a speed.
     folded = fold_two_speeds(levels, starts, config)
     sigma = reference_sigma(levels if folded is None else folded, starts, len(recent), config)
-    return math.expm1(min_detectable_shift(sigma, config)) * 100.0
+    return math.expm1(min_detectable_shift(sigma, config, lag=lag)) * 100.0

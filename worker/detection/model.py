@@ -105,6 +105,12 @@ class DetectorConfig:
         withdrawn too, which is what its alert should say anyway.
     local_z: the z-score a change must also reach against the last `min_pre` reference
         points alone; a drift has already moved those, a step has not.
+    slow_max_lag / slow_local_z: the slow lane. A step too small for `max_lag` points to
+        show (on a noisy series, a 5 % change can be one noise-sigma) is confirmed once up
+        to `slow_max_lag` points hold it, at the same `z_confirm`, against a full
+        `pre_window` of reference whose consecutive points are uncorrelated (no drift, no
+        host hopping); `slow_local_z` replaces `local_z` there, since the last `min_pre`
+        reference points alone cannot carry such a step. Equal to `max_lag`: no slow lane.
     noise_floor_pct: smallest noise assumed, so that a near-constant series does not turn
         a rounding step into an alert.
     confirm_alpha: significance level of a re-run (suspect against parent).
@@ -122,22 +128,29 @@ class DetectorConfig:
     mode_min_points: int = 2
     transient_max: int = 20
     local_z: float = 4.0
+    slow_max_lag: int = 30
+    slow_local_z: float = 2.5
     noise_floor_pct: float = 0.05
     confirm_alpha: float = 0.01
 
     def __post_init__(self) -> None:
         for name in (
-            "window", "pre_window", "max_lag", "warmup", "min_pre", "min_post", "mode_min_points", "transient_max"
+            "window", "pre_window", "max_lag", "slow_max_lag", "warmup", "min_pre", "min_post", "mode_min_points",
+            "transient_max",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"DetectorConfig.{name}={getattr(self, name)}; must be >= 1")
         if self.min_post > self.max_lag:
             raise ValueError(f"min_post={self.min_post} exceeds max_lag={self.max_lag}")
-        if self.window < self.pre_window + self.max_lag:
+        if self.slow_max_lag < self.max_lag:
+            raise ValueError(f"slow_max_lag={self.slow_max_lag} is below max_lag={self.max_lag}")
+        if self.window < self.pre_window + self.slow_max_lag:
             raise ValueError(
-                f"window={self.window} is shorter than pre_window + max_lag "
-                f"= {self.pre_window + self.max_lag}"
+                f"window={self.window} is shorter than pre_window + slow_max_lag "
+                f"= {self.pre_window + self.slow_max_lag}"
             )
+        if self.slow_local_z <= 0:
+            raise ValueError(f"slow_local_z={self.slow_local_z}; must be > 0")
         if self.min_pre > self.pre_window:
             raise ValueError(f"min_pre={self.min_pre} exceeds pre_window={self.pre_window}")
         if not 0 < self.z_suspect <= self.z_confirm:

@@ -1,0 +1,87 @@
+"""The slow lane: a step of about one noise-sigma, which `max_lag` points cannot show, is
+confirmed once up to `slow_max_lag` points hold it, at its own commit; a wave, whose
+reference is not white noise, is left alone."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import worker.detection.scan as scan_module
+from worker.detection import DetectorConfig, Point, SeriesDetector, min_detectable_change
+from worker.detection.scan import lag_one_autocorrelation
+
+NO_SLOW_LANE = DetectorConfig(slow_max_lag=DetectorConfig().max_lag)
+
+
+def alerts(pts: list[Point], config: DetectorConfig = DetectorConfig()) -> dict[str, int]:
+    """Confirmed commits and the index of the point that confirmed each."""
+    det = SeriesDetector(lower_is_better=True, config=config)
+    out: dict[str, int] = {}
+    for i, p in enumerate(pts):
+        for v in det.update(p):
+            if v.is_alert and v.commit not in out:
+                out[v.commit] = i
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 4, 5])
+def test_a_step_of_about_one_sigma_is_confirmed_late_at_its_commit(series, seed):
+    """4 % on a series whose commits scatter by about 3.6 %: the fast lane never confirms
+    it; the slow lane does, after more than `max_lag` and at most `slow_max_lag` points,
+    and blames the commit of the change."""
+    config = DetectorConfig()
+    pts = series(n=170, cv=0.04, steps=[(120, 0.04)], seed=seed)
+    # below what `max_lag` points can show; `slow_max_lag` points show about this much
+    fast, slow = min_detectable_change(pts[:120]), min_detectable_change(pts[:120], lag=config.slow_max_lag)
+    assert 4.0 < fast and slow == pytest.approx(4.0, rel=0.15)
+    assert alerts(pts, NO_SLOW_LANE) == {}
+    found = alerts(pts)
+    assert len(found) == 1
+    (commit, raised_at), = found.items()
+    assert abs(int(commit[1:]) - 120) <= 2
+    assert config.max_lag < raised_at - 120 <= config.slow_max_lag
+
+
+def wave(seed: int, n: int = 240) -> list[Point]:
+    """A 1.5 % wave with a period of 140 commits under 0.6 % noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        level = 100.0 * (1.0 + 0.015 * math.sin(2 * math.pi * i / 140)) * (1.0 + rng.normal(0, 0.006))
+        out.append(Point(f"c{i}", [level * (1.0 + rng.normal(0, 0.002)) for _ in range(3)]))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_a_wave_does_not_pass_for_a_small_step(monkeypatch, seed):
+    """Over thirty points a slow wave looks like a small step; its reference is not white
+    (neighbours alike), which is what keeps the slow lane quiet: without that check it
+    raises alerts on this very series."""
+    assert alerts(wave(seed)) == {}
+    monkeypatch.setattr(scan_module, "SLOW_LANE_MAX_AUTOCORRELATION", 1.0)
+    assert alerts(wave(seed)) != {}
+
+
+def test_lag_one_autocorrelation_tells_white_noise_from_a_walk():
+    rng = np.random.default_rng(3)
+    white = rng.normal(0.0, 0.01, 80)
+    walk = np.cumsum(rng.normal(0.0, 0.01, 80))
+    assert abs(lag_one_autocorrelation(white, 0.01)) < 0.3  # its standard error is 0.11
+    assert lag_one_autocorrelation(walk, float(np.std(np.diff(walk)))) > 0.5
+    # one spiked run is clipped, not allowed to decide
+    spiked = white.copy()
+    spiked[40:42] += 0.5
+    assert abs(lag_one_autocorrelation(spiked, 0.01)) < 0.3
+    assert lag_one_autocorrelation(np.full(10, 0.3), 0.01) == 0.0
+
+
+def test_the_slow_lane_settings_are_checked():
+    with pytest.raises(ValueError, match="slow_max_lag=8 is below max_lag=12"):
+        DetectorConfig(slow_max_lag=8)
+    with pytest.raises(ValueError, match="shorter than pre_window \\+ slow_max_lag = 140"):
+        DetectorConfig(slow_max_lag=100, window=120)
+    with pytest.raises(ValueError, match="slow_local_z=0"):
+        DetectorConfig(slow_local_z=0)
