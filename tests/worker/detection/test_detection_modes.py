@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from worker.detection import DetectorConfig, Point, SeriesDetector, min_detectable_change
+from tests.worker.detection.streams import alerts
+from worker.detection import DetectorConfig, Point, min_detectable_change
 
 SLOW = 1.06  # a 6 % slower level: far out of a 0.4 % ripple
 
@@ -27,17 +28,6 @@ def with_visits(visits: list[tuple[int, int]], n: int = 120) -> list[float]:
     for start, length in visits:
         levels[start : start + length] = [SLOW] * length
     return levels
-
-
-def alerts(pts: list[Point], config: DetectorConfig = DetectorConfig()) -> dict[str, int]:
-    """Confirmed commits and the index of the point that confirmed each."""
-    det = SeriesDetector(lower_is_better=True, config=config)
-    out: dict[str, int] = {}
-    for i, p in enumerate(pts):
-        for v in det.update(p):
-            if v.is_alert and v.commit not in out:
-                out[v.commit] = i
-    return out
 
 
 def test_isolated_spikes_at_the_new_level_do_not_hide_a_held_step():

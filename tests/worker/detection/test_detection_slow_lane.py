@@ -10,21 +10,11 @@ import numpy as np
 import pytest
 
 import worker.detection.scan as scan_module
-from worker.detection import DetectorConfig, Point, SeriesDetector, min_detectable_change
+from tests.worker.detection.streams import alerts
+from worker.detection import DetectorConfig, Point, min_detectable_change
 from worker.detection.scan import lag_one_autocorrelation
 
 NO_SLOW_LANE = DetectorConfig(slow_max_lag=DetectorConfig().max_lag)
-
-
-def alerts(pts: list[Point], config: DetectorConfig = DetectorConfig()) -> dict[str, int]:
-    """Confirmed commits and the index of the point that confirmed each."""
-    det = SeriesDetector(lower_is_better=True, config=config)
-    out: dict[str, int] = {}
-    for i, p in enumerate(pts):
-        for v in det.update(p):
-            if v.is_alert and v.commit not in out:
-                out[v.commit] = i
-    return out
 
 
 @pytest.mark.parametrize("seed", [0, 4, 5])
