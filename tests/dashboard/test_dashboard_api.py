@@ -41,6 +41,8 @@ def test_series_json(client: FlaskClient, seeded: Seed) -> None:
     assert len(data["points"][0]["samples"]) == 5
     # Measured since the confirmed regression at commit 8: three points are enough to say.
     assert data["min_detectable_change_pct"] is not None and data["min_detectable_change_pct"] > 0
+    # the slow lane, with more commits at the new level, confirms smaller steps
+    assert 0 < data["min_detectable_change_slow_pct"] < data["min_detectable_change_pct"]
     limited = client.get(f"/api/v1/series?benchmark={bench}&limit=3").get_json()
     assert [p["sha"] for p in limited["points"]] == [seeded.sha(8), seeded.sha(9), seeded.sha(10)]
 

@@ -132,8 +132,10 @@ def test_series_page_marks_change_point_and_alert(client: FlaskClient, seeded: S
     assert '"name": "change points"' in html or '"name":"change points"' in html
     assert "eager (baseline)" in html
     assert f"alert {seeded.alert_id}: +25.0% (open)" in html
-    pct = client.get(f"/api/v1/series?benchmark={bench}&host=host-a").get_json()["min_detectable_change_pct"]
-    assert f'id="detectable">Smallest change the stream confirms' in html and f"{pct:.1f} %" in html
+    data = client.get(f"/api/v1/series?benchmark={bench}&host=host-a").get_json()
+    pct, slow = data["min_detectable_change_pct"], data["min_detectable_change_slow_pct"]
+    assert f'id="detectable">Smallest change the stream confirms' in html
+    assert f"within 12 commits,\n from its own noise: {pct:.1f} %; within 30 commits" in html and f"{slow:.1f} %" in html
     assert "/vendor/plotly.min.js" in html
     assert "cdn" not in html.lower()
 
