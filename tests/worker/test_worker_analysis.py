@@ -13,7 +13,7 @@ from db.models import (Alert, AlertState, Benchmark, Commit, Direction, Host, Jo
                        Result, Verdict)
 from db.results import summary_stats
 from db.session import make_engine, make_session_factory, session_scope
-from worker.analysis import analyze_job
+from worker.analysis import DETECTOR_CONFIG, analyze_job
 from worker.confirmation import apply_confirmation
 
 FINGERPRINT = "f" * 64
@@ -150,3 +150,31 @@ def test_a_series_suspect_after_the_rerun_finished_is_decided_from_its_runs(stor
     with session_scope(store.factory) as s:
         alerts = {(s.get(Benchmark, a.benchmark_id).model, a.state) for a in s.scalars(select(Alert))}
     assert alerts == {("loop", AlertState.CONFIRMED), ("other", AlertState.CONFIRMED)}
+
+
+def test_a_small_step_on_a_noisy_series_is_alerted_late_at_its_own_commit(store, make_settings) -> None:
+    """5 % on a series whose commits scatter by 3.5 %: too small for the detector's first
+    `max_lag` points, confirmed by its slow lane some twenty commits on. The worker opens
+    the alert at the commit where the step began, with no re-run queued for it: the stream
+    alone decided."""
+    settings = make_settings()
+    bench = store.benchmark("noisy")
+    run_noise = np.random.default_rng(4)
+    raised_at = None
+    for i in range(140):
+        level = 100.0 * (1.05 if i >= 100 else 1.0) * (1 + run_noise.normal(0, 0.035))
+        analyze_job(settings, store.measured_commit({bench: level}))
+        with session_scope(store.factory) as s:
+            alerts = [(s.get(Commit, a.suspect_commit_id).sha, s.get(Commit, a.last_good_commit_id).sha)
+                      for a in s.scalars(select(Alert))]
+        if alerts and raised_at is None:
+            raised_at = i
+            (suspect, last_good), = alerts
+    assert raised_at is not None and DETECTOR_CONFIG.max_lag < raised_at - 100 <= DETECTOR_CONFIG.slow_max_lag
+    assert abs(store.shas.index(suspect) - 100) <= 2
+    assert store.shas.index(last_good) == store.shas.index(suspect) - 1
+    assert store.verdict(bench, suspect) == Verdict.REGRESSION
+    with session_scope(store.factory) as s:
+        reruns = s.scalars(select(Job).where(Job.kind == JobKind.CONFIRM)).all()
+        rerun_at = {store.shas.index(s.get(Commit, j.commit_id).sha) for j in reruns}
+    assert all(i < 90 for i in rerun_at), rerun_at  # the young series' early suspects only
