@@ -1,5 +1,6 @@
 """Change detection at the store's edge: a suspect the stream raises again after its re-run
-has finished takes the re-run's word, and is never left a suspect that no job will decide."""
+has finished takes the re-run's word, and is never left a suspect that no job will decide; a
+change confirmed late (the slow lane) is still alerted at its own commit."""
 
 from __future__ import annotations
 
