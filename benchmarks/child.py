@@ -86,6 +86,7 @@ def run_spec(spec_data: dict[str, Any], workdir: str) -> dict[str, Any]:
     from benchmarks.measure import time_iterations
     from benchmarks.models import BuildOptions, get_model
     from benchmarks.plan import BenchmarkSpec
+    from benchmarks.turns import end_turn_function
     from benchmarks.variants import Context, get_variant
 
     spec = BenchmarkSpec.from_dict(spec_data)
@@ -97,6 +98,11 @@ def run_spec(spec_data: dict[str, Any], workdir: str) -> dict[str, Any]:
     if missing:
         return {"status": "skipped",
                 "error": f"needs package(s) not installed: {', '.join(missing)}"}
+    # Timed side by side with other variants: build, prepare and warm up in this process's
+    # own turn, so that no build or optlib timing race runs beside another member.
+    end_turn = end_turn_function()
+    if end_turn is not None:
+        end_turn()
     workload = model_spec.build(BuildOptions(batch_size=spec.batch_size, tiny=spec.tiny,
                                              seed=spec.seed))
     if spec.channels_last:
@@ -136,13 +142,15 @@ def run_spec(spec_data: dict[str, Any], workdir: str) -> dict[str, Any]:
                 "decode_ms_per_token": decode_s * 1e3 / max(1, tokens - 1),
                 "tokens": tokens * workload.batch_size}
 
-    timing = time_iterations(generate_step if spec.mode == "generate" else prepared.run, spec.policy)
+    timing = time_iterations(generate_step if spec.mode == "generate" else prepared.run, spec.policy,
+                             end_turn=end_turn)
     return {
         "status": "ok",
         "error": None,
         "latencies_ms": timing.latencies_ms,
         "cpu_ms": timing.cpu_ms,
         "extras": timing.extras,
+        "timed_blocks": timing.blocks,
         "samples_per_batch": workload.samples_per_batch,
         "setup_s": setup_s,
         "warmup": {"iterations": timing.warmup_iters, "seconds": timing.warmup_s,

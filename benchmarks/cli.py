@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--launcher", action=argparse.BooleanOptionalAction, default=None,
                      help="start each benchmark through optlib.launch (jemalloc, passive OpenMP "
                           "waiting); default: the suite's choice (on for ci and full), else off")
+    run.add_argument("--side-by-side", action=argparse.BooleanOptionalAction, default=None,
+                     help="time each model's variants side by side, taking turns in short blocks on "
+                          "the same cores (one instance, one process); default: the suite's choice "
+                          "(on for ci), else off")
     run.add_argument("--channels-last", action="store_true", help="channels_last inputs/model")
     run.add_argument("--tiny", action="store_true", help="tiny model sizes (for tests)")
     run.add_argument("--batch-size", type=int, help="override every benchmark's batch size")
@@ -107,7 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         instances=args.instances, scenario=args.scenario, launcher=args.launcher,
         channels_last=args.channels_last, tiny=args.tiny, batch_size=args.batch_size,
         policy=_policy(args, base), timeout_s=args.timeout, seed=args.seed, name=args.name,
-        processes=args.processes)
+        processes=args.processes, side_by_side=args.side_by_side)
     # SIGTERM (a job's time limit) unwinds like Ctrl-C, so running benchmarks are killed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     results = run(options)

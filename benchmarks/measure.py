@@ -31,6 +31,8 @@ class TimingPolicy:
     iterations are timed whatever the budget. Warm-up runs at least ``warmup_min_iters``,
     then windows of about ``warmup_window_s`` (at least 3 iterations) until two consecutive
     window medians differ by at most ``warmup_rel_tol``, or ``warmup_max_s`` has passed.
+    Timed side by side with other processes (``benchmarks.turns``), the budget is spent in
+    blocks of about ``turn_block_s``.
     """
 
     budget_s: float = 5.0
@@ -40,6 +42,7 @@ class TimingPolicy:
     warmup_max_s: float = 10.0
     warmup_window_s: float = 0.3
     warmup_rel_tol: float = 0.02
+    turn_block_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.budget_s < 0 or self.warmup_max_s < 0 or self.warmup_window_s <= 0:
@@ -49,6 +52,8 @@ class TimingPolicy:
                              f"{self.max_iters}")
         if self.warmup_min_iters < 1:
             raise ValueError(f"warmup_min_iters must be >= 1, got {self.warmup_min_iters}")
+        if self.turn_block_s <= 0:
+            raise ValueError(f"turn_block_s must be > 0, got {self.turn_block_s}")
         if not 0 < self.warmup_rel_tol < 1:
             raise ValueError(f"warmup_rel_tol must be in (0, 1), got {self.warmup_rel_tol}")
 
@@ -67,6 +72,9 @@ class Timing:
     latencies_ms: list[float]
     cpu_ms: list[float] = field(default_factory=list)
     extras: dict[str, list[float]] = field(default_factory=dict)
+    # (start, end) of each timed block on the system-wide monotonic clock: one block, or one
+    # per turn when timed side by side.
+    blocks: list[tuple[float, float]] = field(default_factory=list)
     warmup_iters: int = 0
     warmup_s: float = 0.0
     warmup_settled: bool = False
@@ -96,19 +104,38 @@ def _warm_up(step: Callable[[], Any], policy: TimingPolicy) -> tuple[int, float,
         previous = current
 
 
-def time_iterations(step: Callable[[], Any], policy: TimingPolicy) -> Timing:
+def time_iterations(step: Callable[[], Any], policy: TimingPolicy,
+                    end_turn: Callable[[], None] | None = None) -> Timing:
     """Warm up ``step`` and time it; ``step`` may return a dict of extra per-iteration
-    figures, which are collected alongside the latencies."""
+    figures, which are collected alongside the latencies.
+
+    With ``end_turn`` (a member of a group timed side by side) the process ends its turn
+    after the warm-up and after every block of about ``policy.turn_block_s``; the time until
+    it runs again is not spent from the budget, and the first call after each turn is not
+    timed (the other process has had the caches and the cores meanwhile)."""
     warmup_iters, warmup_s, settled, first_s = _warm_up(step, policy)
     latencies: list[float] = []
     cpu: list[float] = []
     extras: dict[str, list[float]] = {}
+    if end_turn is not None:
+        end_turn()
+        step()
     gc.collect()
     gc.disable()
     try:
         deadline = time.perf_counter() + policy.budget_s
+        block_end = time.perf_counter() + policy.turn_block_s
+        blocks = [time.monotonic()]
         while len(latencies) < policy.max_iters and (
                 len(latencies) < policy.min_iters or time.perf_counter() < deadline):
+            if end_turn is not None and time.perf_counter() >= block_end:
+                blocks.append(time.monotonic())
+                paused_from = time.perf_counter()
+                end_turn()
+                step()
+                deadline += time.perf_counter() - paused_from
+                block_end = time.perf_counter() + policy.turn_block_s
+                blocks.append(time.monotonic())
             cpu_start = time.process_time_ns()
             ms, out = _timed(step)
             cpu.append((time.process_time_ns() - cpu_start) / 1e6)
@@ -118,4 +145,6 @@ def time_iterations(step: Callable[[], Any], policy: TimingPolicy) -> Timing:
                     extras.setdefault(name, []).append(float(value))
     finally:
         gc.enable()
-    return Timing(latencies, cpu, extras, warmup_iters, warmup_s, settled, first_s)
+    blocks.append(time.monotonic())
+    return Timing(latencies, cpu, extras, list(zip(blocks[::2], blocks[1::2])), warmup_iters, warmup_s,
+                  settled, first_s)

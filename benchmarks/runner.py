@@ -32,6 +32,7 @@ from benchmarks.progress import Progress
 from benchmarks.results import BenchmarkResult, ResultsFile
 from benchmarks.suites import get_suite
 from benchmarks.summarize import BenchmarkIdentity, merge_repeats, not_run, summarize
+from benchmarks.turns import TURN_FILE_ENV, take_turns
 from benchmarks.variants import get_variant
 
 __all__ = ["RunOptions", "planned", "run"]
@@ -61,6 +62,7 @@ class RunOptions:
     seed: int = 0
     name: str = "perfhud-cpu"
     processes: int | None = None
+    side_by_side: bool | None = None
 
     def __post_init__(self) -> None:
         if self.processes is not None and self.processes < 1:
@@ -106,6 +108,22 @@ def planned(options: RunOptions) -> list[tuple[str, str, str, str, int | None]]:
         raise ValueError("nothing to run: no supported benchmark matches the selection "
                          "(see `python -m benchmarks list`)")
     return chosen
+
+
+def side_by_side_groups(combos: Sequence[tuple[str, str, str, str, int | None]]
+                        ) -> list[list[tuple[str, str, str, str, int | None]]]:
+    """Consecutive benchmarks of one model, mode, precision and batch (a baseline and the
+    variants compared with it, which `planned` lists together): each group is timed side by
+    side."""
+    groups: list[list[tuple[str, str, str, str, int | None]]] = []
+    for combo in combos:
+        last = groups[-1][-1] if groups else None
+        same = last is not None and (last[:3], last[4]) == (combo[:3], combo[4])
+        if same:
+            groups[-1].append(combo)
+        else:
+            groups.append([combo])
+    return groups
 
 
 def reproduce_command(options: RunOptions, combo: Sequence[Any], batch: int,
@@ -171,11 +189,9 @@ def _start(cmd: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Po
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def _run_instances(specs: list[BenchmarkSpec], plans: list[InstancePlan], options: RunOptions,
-                   timeout_s: float, workdir: Path) -> tuple[list[dict[str, Any]], str | None]:
-    """Start every instance, wait, and read their outcomes; the error is for the whole run."""
-    out_dir = workdir / "out"
-    out_dir.mkdir()
+def _commands(specs: list[BenchmarkSpec], plans: list[InstancePlan], options: RunOptions,
+              workdir: Path, out_dir: Path) -> list[tuple[list[str], dict[str, str]]]:
+    """The processes that run one benchmark's instances: one launcher, or one child each."""
     commands: list[tuple[list[str], dict[str, str]]] = []
     if options.launcher:
         spec_file = workdir / "spec.json"
@@ -194,36 +210,78 @@ def _run_instances(specs: list[BenchmarkSpec], plans: list[InstancePlan], option
             cmd = [sys.executable, str(_CHILD), "--spec", str(spec_file), "--out-dir",
                    str(out_dir)]
             commands.append((cmd, _child_env(spec.threads)))
-    log_path = workdir / "log.txt"
-    error = None
-    with open(log_path, "wb") as log:
-        procs: list[subprocess.Popen[bytes]] = []
-        try:
-            procs.extend(_start(cmd, env, log) for cmd, env in commands)
-            deadline = time.monotonic() + timeout_s
+    return commands
+
+
+def _run_instances(specs: list[BenchmarkSpec], plans: list[InstancePlan], options: RunOptions,
+                   timeout_s: float, workdir: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """Start every instance, wait, and read their outcomes; the error is for the whole run."""
+    return run_side_by_side([specs], plans, options, timeout_s, workdir)[0]
+
+
+def run_side_by_side(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], options: RunOptions,
+                     timeout_s: float, workdir: Path) -> list[tuple[list[dict[str, Any]], str | None]]:
+    """Run several benchmarks on the same cores at once, taking turns (``benchmarks.turns``):
+    each one's outcomes and error. One member is a plain run. ``timeout_s`` is per member;
+    when the group runs out of time, the members still running fail with it."""
+    grouped = len(members) > 1
+    started: list[tuple[list[subprocess.Popen[bytes]], Path, Path]] = []
+    turn_files: list[Path] = []
+    timed_out = False
+    try:
+        for i, specs in enumerate(members):
+            member_dir = workdir / f"member-{i}" if grouped else workdir
+            member_dir.mkdir(exist_ok=True)
+            out_dir = member_dir / "out"
+            out_dir.mkdir()
+            turn_files.append(member_dir / "turn")
+            log_path = member_dir / "log.txt"
+            procs = []
+            with open(log_path, "wb") as log:
+                for cmd, env in _commands(specs, plans, options, member_dir, out_dir):
+                    if grouped:
+                        env[TURN_FILE_ENV] = str(turn_files[-1])
+                    procs.append(_start(cmd, env, log))
+            started.append((procs, out_dir, log_path))
+        deadline = time.monotonic() + timeout_s * len(members)
+        if grouped:
+            running = [lambda ps=procs: any(p.poll() is None for p in ps) for procs, _, _ in started]
+            timed_out = not take_turns(turn_files, running, deadline)
+        for procs, _, _ in started:
             for proc in procs:
                 try:
                     proc.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    error = f"timed out after {timeout_s:.0f}s"
-        except BaseException:
-            # Interrupted (Ctrl-C, SIGTERM from the worker's time limit): never leave a
-            # benchmark running on cores that the next job will be pinned to.
+                    timed_out = True
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM from the worker's time limit): never leave a
+        # benchmark running (or stopped, waiting for its turn) on cores that the next job
+        # will be pinned to.
+        for procs, _, _ in started:
             for proc in procs:
                 _kill(proc)
-            raise
-        if error is not None:
-            for proc in procs:
+        raise
+    unfinished = [any(p.poll() is None for p in procs) for procs, _, _ in started]
+    for procs, _, _ in started:
+        for proc in procs:
+            if proc.poll() is None:
                 _kill(proc)
-    outcomes = [json.loads(p.read_text()) for p in sorted(out_dir.glob("result-*.json"))]
-    if error is None:
+    results = []
+    for specs, (procs, out_dir, log_path), late in zip(members, started, unfinished):
+        outcomes = [json.loads(p.read_text()) for p in sorted(out_dir.glob("result-*.json"))]
         codes = [p.returncode for p in procs]
-        if len(outcomes) < len(specs):
+        error = None
+        if timed_out and late:
+            error = f"timed out after {timeout_s * len(members):.0f}s"
+            if grouped:
+                error += f" (side by side with {len(members) - 1} other benchmark(s))"
+        elif len(outcomes) < len(specs):
             error = (f"{len(specs) - len(outcomes)} of {len(specs)} instance(s) wrote no result "
                      f"(exit codes {codes}): {_tail(log_path)}")
         elif any(codes):
             error = f"exited with codes {codes}: {_tail(log_path)}"
-    return outcomes, error
+        results.append((outcomes, error))
+    return results
 
 
 def _missing_packages(model: str, variant: str) -> list[str]:
@@ -261,47 +319,68 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     environ.update({"suite": options.suite, "scenario": options.scenario,
                     "instances": len(plans), "launcher": options.launcher,
                     "instance_cores": [list(p.cores) for p in plans]})
+    side_by_side = bool(options.side_by_side if options.side_by_side is not None
+                        else suite is not None and suite.side_by_side)
+    # Turns are taken by whole processes: one instance, one process per benchmark.
+    side_by_side = side_by_side and len(plans) == 1 and processes == 1
+    environ["side_by_side"] = side_by_side
     rows: list[BenchmarkResult] = []
     metrics: dict[str, float] = {}
     progress = Progress(len(combos), progress_stream, interactive)
     started = time.monotonic()
     try:
-        for combo in combos:
-            model, mode, precision, variant, batch_override = combo
-            key = f"{model}-{mode}-{precision}-{variant}"
-            progress.begin(key)
-            batch = batch_for(model, mode, options.scenario, batch_override)
-            specs = [BenchmarkSpec(model=model, mode=mode, precision=precision, variant=variant,
-                                   batch_size=batch, threads=p.threads, cores=p.cores,
-                                   tiny=options.tiny, channels_last=options.channels_last,
-                                   scenario=options.scenario, seed=options.seed,
-                                   policy=process_policy)
-                     for p in plans]
-            ident = BenchmarkIdentity(
-                model=model, mode=mode, precision=precision, variant=variant,
-                family=get_model(model).family, scenario=options.scenario,
-                command=reproduce_command(options, combo, batch, cores, threads, policy),
-                config={"spec": specs[0].to_dict(), "instances": len(plans),
-                        "processes": processes, "launcher": options.launcher})
-            missing = _missing_packages(model, variant)
-            if missing:
-                new_rows, new_metrics = not_run(
-                    ident, "skipped", f"needs package(s) not installed: {', '.join(missing)}")
-            else:
+        for group in side_by_side_groups(combos) if side_by_side else [[c] for c in combos]:
+            prepared = []
+            for combo in group:
+                model, mode, precision, variant, batch_override = combo
+                batch = batch_for(model, mode, options.scenario, batch_override)
+                specs = [BenchmarkSpec(model=model, mode=mode, precision=precision, variant=variant,
+                                       batch_size=batch, threads=p.threads, cores=p.cores,
+                                       tiny=options.tiny, channels_last=options.channels_last,
+                                       scenario=options.scenario, seed=options.seed,
+                                       policy=process_policy)
+                         for p in plans]
+                key = f"{model}-{mode}-{precision}-{variant}"
+                peers = [f"{c[0]}-{c[1]}-{c[2]}-{c[3]}" for c in group if c is not combo]
+                ident = BenchmarkIdentity(
+                    model=model, mode=mode, precision=precision, variant=variant,
+                    family=get_model(model).family, scenario=options.scenario,
+                    command=reproduce_command(options, combo, batch, cores, threads, policy),
+                    config={"spec": specs[0].to_dict(), "instances": len(plans),
+                            "processes": processes, "launcher": options.launcher,
+                            "side_by_side_with": peers})
+                prepared.append((key, specs, ident, _missing_packages(model, variant)))
+            progress.begin(" + ".join(key for key, *_ in prepared))
+            to_run = [key for key, _, _, missing in prepared if not missing]
+            ran: dict[str, tuple[list[list[dict[str, Any]]], str | None]] = {}
+            if len(to_run) > 1:
+                with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
+                    members = [specs for key, specs, _, missing in prepared if not missing]
+                    for key, (outcomes, error) in zip(to_run, run_side_by_side(members, plans, options,
+                                                                                timeout_s, Path(tmp))):
+                        ran[key] = ([outcomes], error)
+            elif to_run:
+                (specs,) = [specs for key, specs, _, missing in prepared if not missing]
                 repeats: list[list[dict[str, Any]]] = []
                 error = None
                 while error is None and len(repeats) < processes:
                     with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
-                        outcomes, error = _run_instances(specs, plans, options, timeout_s,
-                                                         Path(tmp))
+                        outcomes, error = _run_instances(specs, plans, options, timeout_s, Path(tmp))
                     repeats.append(outcomes)
-                if error is not None:
-                    new_rows, new_metrics = not_run(ident, "failed", error)
+                ran[to_run[0]] = (repeats, error)
+            for key, _, ident, missing in prepared:
+                if missing:
+                    new_rows, new_metrics = not_run(
+                        ident, "skipped", f"needs package(s) not installed: {', '.join(missing)}")
                 else:
-                    new_rows, new_metrics = summarize(ident, merge_repeats(repeats))
-            rows.extend(new_rows)
-            metrics.update(new_metrics)
-            progress.finish(key, new_rows[0].status, _summary_text(new_rows, new_metrics, key))
+                    repeats, error = ran[key]
+                    if error is not None:
+                        new_rows, new_metrics = not_run(ident, "failed", error)
+                    else:
+                        new_rows, new_metrics = summarize(ident, merge_repeats(repeats))
+                rows.extend(new_rows)
+                metrics.update(new_metrics)
+                progress.finish(key, new_rows[0].status, _summary_text(new_rows, new_metrics, key))
     finally:
         progress.close()
     environ["duration_s"] = round(time.monotonic() - started, 1)

@@ -120,7 +120,8 @@ def summarize(ident: BenchmarkIdentity, outcomes: Sequence[Mapping[str, Any]]
     config = dict(ident.config)
     config["variant_config"] = outcomes[0].get("config", {})
     config["instance_runtime"] = [{"runtime": o.get("runtime", {}), "warmup": o.get("warmup", {}),
-                                   "processes": o.get("processes", 1)} for o in outcomes]
+                                   "processes": o.get("processes", 1),
+                                   "timed_blocks": o.get("timed_blocks", [])} for o in outcomes]
     latencies = [ms for o in outcomes for ms in o["latencies_ms"]]
     generate = ident.mode == "generate"
     if generate:

@@ -35,6 +35,37 @@ def test_budget_bounds_timing_and_max_iters_caps_it() -> None:
     assert len(timing.latencies_ms) == 50
 
 
+def test_side_by_side_the_budget_is_timed_in_blocks_between_turns() -> None:
+    """A member of a group ends its turn after the warm-up and between blocks; the pause is
+    neither inside a block nor spent from the budget, and each block starts after one
+    untimed call."""
+    calls = itertools.count()
+    turns: list[float] = []
+
+    def step() -> dict[str, float]:
+        time.sleep(0.001)
+        return {"n": next(calls)}
+
+    def end_turn() -> None:
+        turns.append(time.monotonic())
+        time.sleep(0.05)  # another member's turn
+
+    policy = TimingPolicy(budget_s=0.04, min_iters=1, warmup_max_s=0.0, turn_block_s=0.01)
+    timing = time_iterations(step, policy, end_turn=end_turn)
+    blocks = timing.blocks
+    assert len(blocks) >= 3 and len(turns) == len(blocks)
+    # every turn ended before its block began, and no block contains a pause
+    assert all(turn < start for turn, (start, _) in zip(turns, blocks))
+    assert all(end <= turn for (_, end), turn in zip(blocks, turns[1:]))
+    # the pauses (0.05 s each) were not spent from the 0.04 s budget: it still timed blocks
+    # after the first pause
+    assert blocks[-1][0] - blocks[0][0] > 0.05
+    # one untimed call after each turn: timed calls continue the count past those
+    extras = timing.extras["n"]
+    assert next(calls) == timing.warmup_iters + len(turns) + len(timing.latencies_ms)
+    assert extras[0] == timing.warmup_iters + 1
+
+
 def test_warmup_is_bounded_when_never_steady() -> None:
     durations = itertools.cycle([0.001, 0.004])
 

@@ -46,14 +46,19 @@ def run_cli(args: list[str], tmp_path: Path, extra_env: dict[str, str] | None = 
                           capture_output=True, text=True, timeout=400)
 
 
-def test_suite_goes_on_after_a_failure_and_exits_non_zero(tmp_path: Path) -> None:
+def planted_failure(tmp_path: Path) -> dict[str, str]:
+    """The environment that makes eager DLRM fail inside its subprocess."""
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(PLANTED_FAILURE)
+    return {"PYTHONPATH": str(hook)}
+
+
+def test_suite_goes_on_after_a_failure_and_exits_non_zero(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = run_cli(["run", "--models", "dlrm", "resnet18", "gcn", "--modes", "eval",
                     "--variants", "eager", "--tiny", "--quick", "--cores", "0", "--threads", "1",
-                    "--out", str(out)], tmp_path, {"PYTHONPATH": str(hook)})
+                    "--out", str(out)], tmp_path, planted_failure(tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "planted failure in dlrm" in proc.stdout
     raw = json.loads(out.read_text())
@@ -186,3 +191,67 @@ def test_the_suites_start_benchmarks_through_the_launcher_unless_told_not_to(
     assert latency.config["launcher"] is through_launcher
     # The reproduce command says how it ran, whatever the suite's default.
     assert ("--launcher" in latency.command) is through_launcher
+
+
+def test_side_by_side_variants_take_turns_on_the_same_core(tmp_path: Path) -> None:
+    """Eager and optlib of one model, timed side by side on one core: both finish, each
+    names the other, and their timed blocks alternate without ever overlapping, so a slow
+    spell of the host falls on both."""
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "--modes", "eval", "--precisions", "fp32",
+                    "--variants", "eager", "optlib", "--side-by-side", "--cores", "0", "--threads", "1",
+                    "--tiny", "--time-budget", "1.5", "--warmup-max", "0.5", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = load_results(out)
+    assert results.environ["side_by_side"] is True
+    latency = {r.variant: r for r in results.results if r.metric == "latency_p50"}
+    assert latency["eager"].config["side_by_side_with"] == ["dlrm-eval-fp32-optlib"]
+    assert latency["optlib"].config["side_by_side_with"] == ["dlrm-eval-fp32-eager"]
+    blocks = sorted((start, end, variant) for variant, row in latency.items()
+                    for start, end in row.config["instance_runtime"][0]["timed_blocks"])
+    assert sum(v == "eager" for *_, v in blocks) >= 2 and sum(v == "optlib" for *_, v in blocks) >= 2
+    assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(blocks, blocks[1:]))
+    # While both still time, they alternate: no member times two blocks in a row.
+    both = min(max(s for s, _, v in blocks if v == variant) for variant in latency)
+    owners = [v for s, _, v in blocks if s <= both]
+    assert all(a != b for a, b in zip(owners, owners[1:])), owners
+
+
+def test_without_side_by_side_variants_run_one_after_the_other(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "--modes", "eval", "--precisions", "fp32",
+                    "--variants", "eager", "compile", "--cores", "0", "--threads", "1",
+                    "--tiny", "--quick", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = load_results(out)
+    assert results.environ["side_by_side"] is False
+    latency = {r.variant: r for r in results.results if r.metric == "latency_p50"}
+    (eager_block,) = latency["eager"].config["instance_runtime"][0]["timed_blocks"]
+    (compile_block,) = latency["compile"].config["instance_runtime"][0]["timed_blocks"]
+    assert eager_block[1] <= compile_block[0]
+
+
+def test_side_by_side_a_failing_member_leaves_the_other_its_turns(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "--modes", "eval", "--precisions", "fp32",
+                    "--variants", "eager", "optlib", "--side-by-side", "--cores", "0", "--threads", "1",
+                    "--tiny", "--quick", "--out", str(out)], tmp_path, planted_failure(tmp_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    latency = {r.variant: r for r in load_results(out).results if r.metric == "latency_p50"}
+    assert latency["eager"].status == "failed" and "planted failure in dlrm" in latency["eager"].error
+    assert latency["optlib"].status == "ok" and latency["optlib"].samples
+
+
+def test_side_by_side_a_group_out_of_time_fails_its_unfinished_members(tmp_path: Path) -> None:
+    """optlib's build (it times its candidate runners) outlasts the group's time: the run
+    still ends, and every member that had not finished, the one waiting for its turn too,
+    fails with the reason."""
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "--modes", "eval", "--precisions", "fp32",
+                    "--variants", "eager", "optlib", "--side-by-side", "--cores", "0", "--threads", "1",
+                    "--tiny", "--quick", "--timeout", "2", "--out", str(out)], tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    latency = {r.variant: r for r in load_results(out).results if r.metric == "latency_p50"}
+    for row in latency.values():
+        assert row.status == "failed"
+        assert row.error == "timed out after 4s (side by side with 1 other benchmark(s))"

@@ -1,0 +1,127 @@
+"""Turn-taking between the benchmark processes of one group, so that they are timed side by
+side: short blocks of each in turn, on the same cores, in the same minutes.
+
+Why: the suite compares each variant with its baseline (the platform's change detection
+follows their ratio, to cancel what the host did to both). Timed one after the other, a
+minute apart, the two see different hosts: on a shared cloud guest whose core speed moved by
+a fifth between runs, the optlib/eager ratio of consecutive runs had CVs of 10-30 %.
+Interleaved in half-second blocks, a slow spell of the host falls on both.
+
+The protocol needs no channel but signals. A member process stops itself (SIGSTOP) where a
+turn ends: before it builds its model, after its warm-up, and between timing blocks, never
+inside a timed iteration. The runner watches the members' states in /proc and continues
+(SIGCONT) the next one once the current one has stopped or exited. Only one member runs at
+a time, so builds and optlib's own timing races never compete either. A member publishes its
+pid in a file first, since under ``optlib.launch`` it is not the runner's own child.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["TURN_FILE_ENV", "end_turn_function", "take_turns"]
+
+TURN_FILE_ENV = "PERFHUD_TURN_FILE"
+_POLL_MIN_S = 0.001
+_POLL_MAX_S = 0.02
+
+
+def end_turn_function() -> Callable[[], None] | None:
+    """In a member of a group (``PERFHUD_TURN_FILE`` set): a function that ends this
+    process's turn and returns when the runner gives it the next one. Else None."""
+    path = os.environ.get(TURN_FILE_ENV)
+    if not path:
+        return None
+    turn_file = Path(path)
+    turns = 0
+
+    def end_turn() -> None:
+        nonlocal turns
+        turns += 1
+        tmp = turn_file.with_suffix(".tmp")
+        tmp.write_text(f"{os.getpid()} {turns}")
+        os.replace(tmp, turn_file)
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    return end_turn
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (R, S, T, ...), None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return None if state in ("Z", "X") else state
+
+
+class _Member:
+    def __init__(self, turn_file: Path, alive: Callable[[], bool]) -> None:
+        self.turn_file = turn_file
+        self.alive = alive
+        self.pid: int | None = None
+        self.turns_ended = 0
+
+    def _read(self) -> None:
+        try:
+            pid, turns = self.turn_file.read_text().split()
+        except (OSError, ValueError):
+            return
+        self.pid, self.turns_ended = int(pid), int(turns)
+
+    def gone(self) -> bool:
+        return not self.alive() or (self.pid is not None and _state(self.pid) is None)
+
+    def ended_turn(self, after: int) -> bool:
+        """It has ended its turn number ``after + 1`` (it stopped itself), or it is gone."""
+        self._read()
+        if self.gone():
+            return True
+        return self.turns_ended > after and self.pid is not None and _state(self.pid) == "T"
+
+
+def take_turns(turn_files: Sequence[Path], alive: Sequence[Callable[[], bool]], deadline: float) -> bool:
+    """Give the members their turns round-robin until every one has exited; False when the
+    monotonic ``deadline`` passed first (the caller kills them).
+
+    ``turn_files[i]`` is where member i writes its pid and how many turns it has ended;
+    ``alive[i]()`` says whether its process (the runner's child: the member or its launcher)
+    still runs.
+    """
+    members = [_Member(Path(p), a) for p, a in zip(turn_files, alive)]
+    # Every member stops itself before it builds its model; wait for all of them, so that no
+    # build runs beside another member's turn.
+    if not _wait(lambda: all(m.ended_turn(0) for m in members), deadline):
+        return False
+    while True:
+        active = [m for m in members if not m.gone()]
+        if not active:
+            return True
+        for member in active:
+            ended = member.turns_ended
+            if member.pid is None or member.gone():
+                continue
+            try:
+                os.kill(member.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                continue
+            if not _wait(lambda: member.ended_turn(ended), deadline):
+                return False
+
+
+def _wait(condition: Callable[[], bool], deadline: float) -> bool:
+    """Poll ``condition`` until it holds (True) or ``deadline`` passes (False). The pause
+    grows from 1 to 20 ms: a turn switch is noticed within a few ms, while the runner (which
+    may share a core with the members) costs next to nothing during a long build."""
+    pause = _POLL_MIN_S
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(2 * pause, _POLL_MAX_S)
+    return True
