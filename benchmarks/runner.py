@@ -32,7 +32,7 @@ from benchmarks.progress import Progress
 from benchmarks.results import BenchmarkResult, ResultsFile
 from benchmarks.suites import get_suite
 from benchmarks.summarize import BenchmarkIdentity, merge_repeats, not_run, summarize
-from benchmarks.turns import TURN_FILE_ENV, take_turns
+from benchmarks import turns
 from benchmarks.variants import get_variant
 
 __all__ = ["RunOptions", "planned", "run"]
@@ -240,13 +240,13 @@ def run_side_by_side(members: list[list[BenchmarkSpec]], plans: list[InstancePla
             with open(log_path, "wb") as log:
                 for cmd, env in _commands(specs, plans, options, member_dir, out_dir):
                     if grouped:
-                        env[TURN_FILE_ENV] = str(turn_files[-1])
+                        env[turns.TURN_FILE_ENV] = str(turn_files[-1])
                     procs.append(_start(cmd, env, log))
             started.append((procs, out_dir, log_path))
         deadline = time.monotonic() + timeout_s * len(members)
         if grouped:
             running = [lambda ps=procs: any(p.poll() is None for p in ps) for procs, _, _ in started]
-            timed_out = not take_turns(turn_files, running, deadline)
+            timed_out = not turns.take_turns(turn_files, running, deadline)
         for procs, _, _ in started:
             for proc in procs:
                 try:
@@ -322,7 +322,7 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     side_by_side = bool(options.side_by_side if options.side_by_side is not None
                         else suite is not None and suite.side_by_side)
     # Turns are taken by whole processes: one instance, one process per benchmark.
-    side_by_side = side_by_side and len(plans) == 1 and processes == 1
+    side_by_side = side_by_side and len(plans) == 1 and processes == 1 and turns.SUPPORTED
     environ["side_by_side"] = side_by_side
     rows: list[BenchmarkResult] = []
     metrics: dict[str, float] = {}

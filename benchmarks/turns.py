@@ -4,15 +4,17 @@ side: short blocks of each in turn, on the same cores, in the same minutes.
 Why: the suite compares each variant with its baseline (the platform's change detection
 follows their ratio, to cancel what the host did to both). Timed one after the other, a
 minute apart, the two see different hosts: on a shared cloud guest whose core speed moved by
-a fifth between runs, the optlib/eager ratio of consecutive runs had CVs of 10-30 %.
-Interleaved in half-second blocks, a slow spell of the host falls on both.
+a fifth between runs, the optlib/eager ratio of consecutive runs had CVs of up to 26 %.
+Interleaved in half-second blocks, a slow spell of the host falls on both (1.6-5.5 %).
 
 The protocol needs no channel but signals. A member process stops itself (SIGSTOP) where a
 turn ends: before it builds its model, after its warm-up, and between timing blocks, never
 inside a timed iteration. The runner watches the members' states in /proc and continues
 (SIGCONT) the next one once the current one has stopped or exited. Only one member runs at
-a time, so builds and optlib's own timing races never compete either. A member publishes its
-pid in a file first, since under ``optlib.launch`` it is not the runner's own child.
+a time, so builds and optlib's own timing races never compete either. A member writes its pid
+and the number of turns it has ended to its turn file before it stops, since under
+``optlib.launch`` it is not the runner's own child. Linux only (``SUPPORTED``): elsewhere the
+runner times the benchmarks one after the other.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["TURN_FILE_ENV", "end_turn_function", "take_turns"]
+__all__ = ["SUPPORTED", "TURN_FILE_ENV", "end_turn_function", "take_turns"]
 
 TURN_FILE_ENV = "PERFHUD_TURN_FILE"
+SUPPORTED = Path("/proc/self/stat").exists()
 _POLL_MIN_S = 0.001
 _POLL_MAX_S = 0.02
 
