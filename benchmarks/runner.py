@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks import turns
 from benchmarks.environment import collect_environment
 from benchmarks.measure import TimingPolicy
 from benchmarks.models import get_model
@@ -32,7 +33,6 @@ from benchmarks.progress import Progress
 from benchmarks.results import BenchmarkResult, ResultsFile
 from benchmarks.suites import get_suite
 from benchmarks.summarize import BenchmarkIdentity, merge_repeats, not_run, summarize
-from benchmarks import turns
 from benchmarks.variants import get_variant
 
 __all__ = ["RunOptions", "planned", "run"]
@@ -213,17 +213,32 @@ def _commands(specs: list[BenchmarkSpec], plans: list[InstancePlan], options: Ru
     return commands
 
 
-def _run_instances(specs: list[BenchmarkSpec], plans: list[InstancePlan], options: RunOptions,
-                   timeout_s: float, workdir: Path) -> tuple[list[dict[str, Any]], str | None]:
-    """Start every instance, wait, and read their outcomes; the error is for the whole run."""
-    return run_side_by_side([specs], plans, options, timeout_s, workdir)[0]
+def _measure(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], options: RunOptions,
+             timeout_s: float, processes: int) -> list[tuple[list[list[dict[str, Any]]], str | None]]:
+    """Each benchmark's outcomes per fresh process (its repeats) and its error. Several
+    benchmarks run once, side by side; one runs in ``processes`` processes, one after another."""
+    if len(members) > 1:
+        with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
+            return [([outcomes], error) for outcomes, error in _run_group(members, plans, options, timeout_s,
+                                                                          Path(tmp))]
+    results = []
+    for specs in members:
+        repeats: list[list[dict[str, Any]]] = []
+        error = None
+        while error is None and len(repeats) < processes:
+            with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
+                (outcomes, error), = _run_group([specs], plans, options, timeout_s, Path(tmp))
+            repeats.append(outcomes)
+        results.append((repeats, error))
+    return results
 
 
-def run_side_by_side(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], options: RunOptions,
-                     timeout_s: float, workdir: Path) -> list[tuple[list[dict[str, Any]], str | None]]:
-    """Run several benchmarks on the same cores at once, taking turns (``benchmarks.turns``):
-    each one's outcomes and error. One member is a plain run. ``timeout_s`` is per member;
-    when the group runs out of time, the members still running fail with it."""
+def _run_group(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], options: RunOptions,
+               timeout_s: float, workdir: Path) -> list[tuple[list[dict[str, Any]], str | None]]:
+    """Start every instance of each member benchmark, wait, and read their outcomes: each
+    member's outcomes and error. Several members run on the same cores at once, taking turns
+    (``benchmarks.turns``); ``timeout_s`` is per member, and when the group runs out of time
+    the members still running fail with it."""
     grouped = len(members) > 1
     started: list[tuple[list[subprocess.Popen[bytes]], Path, Path]] = []
     turn_files: list[Path] = []
@@ -304,8 +319,9 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
         interactive: bool | None = None) -> ResultsFile:
     """Run every planned benchmark and return the results (not yet written)."""
     suite = get_suite(options.suite) if options.suite else None
-    if options.launcher is None:
-        options = replace(options, launcher=suite.launcher if suite else False)
+    # Unset switches take the suite's choice (off without a suite).
+    options = replace(options, **{name: bool(suite and getattr(suite, name))
+                                   for name in ("launcher", "side_by_side") if getattr(options, name) is None})
     policy = options.policy or (suite.policy if suite else TimingPolicy())
     timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
     processes = options.processes or 1
@@ -319,10 +335,8 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     environ.update({"suite": options.suite, "scenario": options.scenario,
                     "instances": len(plans), "launcher": options.launcher,
                     "instance_cores": [list(p.cores) for p in plans]})
-    side_by_side = bool(options.side_by_side if options.side_by_side is not None
-                        else suite is not None and suite.side_by_side)
     # Turns are taken by whole processes: one instance, one process per benchmark.
-    side_by_side = side_by_side and len(plans) == 1 and processes == 1 and turns.SUPPORTED
+    side_by_side = bool(options.side_by_side) and len(plans) == 1 and processes == 1 and turns.SUPPORTED
     environ["side_by_side"] = side_by_side
     rows: list[BenchmarkResult] = []
     metrics: dict[str, float] = {}
@@ -351,23 +365,9 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
                             "side_by_side_with": peers})
                 prepared.append((key, specs, ident, _missing_packages(model, variant)))
             progress.begin(" + ".join(key for key, *_ in prepared))
-            to_run = [key for key, _, _, missing in prepared if not missing]
-            ran: dict[str, tuple[list[list[dict[str, Any]]], str | None]] = {}
-            if len(to_run) > 1:
-                with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
-                    members = [specs for key, specs, _, missing in prepared if not missing]
-                    for key, (outcomes, error) in zip(to_run, run_side_by_side(members, plans, options,
-                                                                                timeout_s, Path(tmp))):
-                        ran[key] = ([outcomes], error)
-            elif to_run:
-                (specs,) = [specs for key, specs, _, missing in prepared if not missing]
-                repeats: list[list[dict[str, Any]]] = []
-                error = None
-                while error is None and len(repeats) < processes:
-                    with tempfile.TemporaryDirectory(prefix="perfhud-bench-") as tmp:
-                        outcomes, error = _run_instances(specs, plans, options, timeout_s, Path(tmp))
-                    repeats.append(outcomes)
-                ran[to_run[0]] = (repeats, error)
+            to_run = [(key, specs) for key, specs, _, missing in prepared if not missing]
+            ran = dict(zip([key for key, _ in to_run],
+                           _measure([specs for _, specs in to_run], plans, options, timeout_s, processes)))
             for key, _, ident, missing in prepared:
                 if missing:
                     new_rows, new_metrics = not_run(

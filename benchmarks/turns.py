@@ -70,22 +70,26 @@ class _Member:
         self.pid: int | None = None
         self.turns_ended = 0
 
-    def _read(self) -> None:
-        try:
-            pid, turns = self.turn_file.read_text().split()
-        except (OSError, ValueError):
-            return
-        self.pid, self.turns_ended = int(pid), int(turns)
-
     def gone(self) -> bool:
         return not self.alive() or (self.pid is not None and _state(self.pid) is None)
 
     def ended_turn(self, after: int) -> bool:
-        """It has ended its turn number ``after + 1`` (it stopped itself), or it is gone."""
-        self._read()
-        if self.gone():
+        """It has ended its turn number ``after + 1`` (it stopped itself), or it is gone.
+        The turn file is read only once the process shows stopped (or before its pid is
+        known): the runner polls this every few milliseconds."""
+        if not self.alive():
             return True
-        return self.turns_ended > after and self.pid is not None and _state(self.pid) == "T"
+        state = None if self.pid is None else _state(self.pid)
+        if self.pid is not None and state is None:
+            return True
+        if self.pid is not None and state != "T":
+            return False
+        try:
+            pid, turns = self.turn_file.read_text().split()
+        except (OSError, ValueError):
+            return False
+        self.pid, self.turns_ended = int(pid), int(turns)
+        return self.turns_ended > after and _state(self.pid) == "T"
 
 
 def take_turns(turn_files: Sequence[Path], alive: Sequence[Callable[[], bool]], deadline: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 from flask import Blueprint, render_template, url_for
 
@@ -20,6 +21,8 @@ from worker.detection import DetectorConfig, Point, min_detectable_change
 bp = Blueprint("series", __name__)
 
 MAX_POINTS = 5000
+# The detector's settings, as the worker runs it (its defaults).
+DETECTOR_CONFIG = DetectorConfig()
 
 
 def load_series_for_request() -> Series:
@@ -43,19 +46,28 @@ def load_series_for_request() -> Series:
     return load_series(session, repository, benchmark, host, branch=text_arg("branch"), limit=limit)
 
 
-def detectable_change_pct(series: Series, *, lag: int | None = None) -> float | None:
-    """The smallest step, in percent, that change detection confirms on this series within
-    `lag` commits (default: the detector's `max_lag`; its `slow_max_lag` for the slow lane)
-    from its own noise as it stands now (None while it is too short to say): what an engineer
-    asks of a green row. Measured as the detector measures it, on the ratio to the same job's
-    baseline where every point has one, and since the series' last confirmed change."""
+class DetectableChange(NamedTuple):
+    """Smallest steps, in percent, that change detection confirms on a series: within the
+    detector's `max_lag` commits, and within its slow lane's `slow_max_lag` (None while the
+    series is too short to say)."""
+
+    fast: float | None
+    slow: float | None
+
+
+def detectable_change_pct(series: Series) -> DetectableChange:
+    """The smallest steps change detection confirms on this series from its own noise as it
+    stands now: what an engineer asks of a green row. Measured as the detector measures it,
+    on the ratio to the same job's baseline where every point has one, and since the
+    series' last confirmed change."""
     baseline = {p.commit_id: p.samples for p in series.baseline_points if detectable(p.samples)}
     with_baseline = series.baseline is not None and all(p.commit_id in baseline for p in series.points)
     points = [Point(p.sha, p.samples, baseline[p.commit_id] if with_baseline else None)
               for p in series.points if detectable(p.samples)]
     changes = [p.sha for p in series.points if p.verdict in ("regression", "improvement")]
-    smallest = min_detectable_change(points, changes=changes, lag=lag)
-    return None if math.isinf(smallest) else smallest
+    smallest = [min_detectable_change(points, changes=changes, lag=lag)
+                for lag in (DETECTOR_CONFIG.max_lag, DETECTOR_CONFIG.slow_max_lag)]
+    return DetectableChange(*(None if math.isinf(pct) else pct for pct in smallest))
 
 
 def commit_link(repository: str) -> Callable[[str], str]:
@@ -70,7 +82,5 @@ def commit_link(repository: str) -> Callable[[str], str]:
 def series_page():  # type: ignore[no-untyped-def]
     series = load_series_for_request()
     figure = series_figure(series, commit_link(series.repository.full_name))
-    config = DetectorConfig()
     return render_template("series.html", series=series, figure=figure, detectable=detectable_change_pct(series),
-                           detectable_slow=detectable_change_pct(series, lag=config.slow_max_lag),
-                           max_lag=config.max_lag, slow_max_lag=config.slow_max_lag)
+                           max_lag=DETECTOR_CONFIG.max_lag, slow_max_lag=DETECTOR_CONFIG.slow_max_lag)

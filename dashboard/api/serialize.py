@@ -15,7 +15,6 @@ from db.queries.common import Page
 from db.queries.compare import CommitJob
 from db.queries.hosts import HostView
 from db.queries.series import Series, SeriesPoint
-from worker.detection import DetectorConfig
 
 
 def iso(value: datetime | None) -> str | None:
@@ -100,13 +99,14 @@ def _point(p: SeriesPoint) -> dict[str, Any]:
 
 
 def series(s: Series) -> dict[str, Any]:
+    detectable = detectable_change_pct(s)
     return {
         "repository": s.repository.full_name, "branch": s.branch, "host": s.host.name,
         "benchmark": benchmark(s.benchmark), "points": [_point(p) for p in s.points],
         "baseline": benchmark(s.baseline) if s.baseline is not None else None,
         "baseline_points": [_point(p) for p in s.baseline_points],
-        "min_detectable_change_pct": detectable_change_pct(s),
-        "min_detectable_change_slow_pct": detectable_change_pct(s, lag=DetectorConfig().slow_max_lag),
+        "min_detectable_change_pct": detectable.fast,
+        "min_detectable_change_slow_pct": detectable.slow,
         "alerts": [
             {"id": a.alert_id, "group_id": a.group_id, "sha": a.sha, "direction": a.direction, "state": a.state,
              "change_pct": a.change_pct, "confidence": a.confidence}

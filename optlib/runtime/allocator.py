@@ -12,8 +12,8 @@ who do not start their program through ``python -m optlib.launch``.
 
 The cost is memory: the process keeps its heap at its peak, plus what glibc's aligned
 allocations (``posix_memalign``, which PyTorch uses) leave fragmented before they are reused.
-DLRM training on one core: 1,106 MB resident instead of 853 MB, flat from step 25 to 150,
-and 2.6x faster steps.
+DLRM training on one core, AMD EPYC: 1,106 MB resident instead of 853 MB, flat from step 25
+to 150, and 2.6x faster steps; Intel Xeon (AMX): 1.7x faster steps (48-50 against 83-84 ms).
 
 Nothing is changed where another allocator is preloaded (``LD_PRELOAD``: it is already in
 charge) or where the C library is not glibc (no ``mallopt``).
@@ -24,10 +24,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import platform
 from collections.abc import Mapping
 
-__all__ = ["retain_freed_memory"]
+__all__ = ["is_glibc", "retain_freed_memory"]
 
 logger = logging.getLogger("optlib")
 
@@ -38,6 +37,15 @@ _M_MMAP_MAX = -4
 _NEVER_TRIM = 2**31 - 1
 
 _applied = False
+
+
+def is_glibc() -> bool:
+    """Whether this process runs on glibc: asked of the C library itself (a lookup, where
+    ``platform.libc_ver`` reads through the interpreter's executable)."""
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def retain_freed_memory(environ: Mapping[str, str] = os.environ) -> bool:
@@ -52,7 +60,7 @@ def retain_freed_memory(environ: Mapping[str, str] = os.environ) -> bool:
         return False
     if _applied:
         return True
-    if platform.libc_ver()[0] != "glibc":
+    if not is_glibc():
         logger.debug("optlib: the C library is not glibc; malloc left as is")
         return False
     try:

@@ -188,15 +188,15 @@ def _drifting_host_series(n: int, *, with_baseline: bool, step_at: int | None = 
 def test_smallest_detectable_change_follows_the_ratio_to_the_same_jobs_baseline() -> None:
     """A host whose speed wanders by 5 % hides a 5 % change from the series alone; against the
     baseline measured in the same jobs the detector sees steps of about a percent."""
-    alone = detectable_change_pct(_drifting_host_series(60, with_baseline=False))
-    controlled = detectable_change_pct(_drifting_host_series(60, with_baseline=True))
+    alone = detectable_change_pct(_drifting_host_series(60, with_baseline=False)).fast
+    controlled = detectable_change_pct(_drifting_host_series(60, with_baseline=True)).fast
     assert alone is not None and controlled is not None
     assert alone > 5.0
     assert controlled < 1.5
 
 
 def test_smallest_detectable_change_needs_a_few_points_and_restarts_at_a_confirmed_change() -> None:
-    assert detectable_change_pct(_drifting_host_series(2, with_baseline=True)) is None
+    assert detectable_change_pct(_drifting_host_series(2, with_baseline=True)).fast is None
     # Two points after a confirmed 10 % step: too few to measure the new segment's noise.
-    assert detectable_change_pct(_drifting_host_series(40, with_baseline=True, step_at=38)) is None
-    assert detectable_change_pct(_drifting_host_series(60, with_baseline=True, step_at=38)) is not None
+    assert detectable_change_pct(_drifting_host_series(40, with_baseline=True, step_at=38)).fast is None
+    assert detectable_change_pct(_drifting_host_series(60, with_baseline=True, step_at=38)).fast is not None

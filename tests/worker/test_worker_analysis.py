@@ -165,10 +165,12 @@ def test_a_small_step_on_a_noisy_series_is_alerted_late_at_its_own_commit(store,
     for i in range(140):
         level = 100.0 * (1.05 if i >= 100 else 1.0) * (1 + run_noise.normal(0, 0.035))
         analyze_job(settings, store.measured_commit({bench: level}))
+        if raised_at is not None:
+            continue
         with session_scope(store.factory) as s:
             alerts = [(s.get(Commit, a.suspect_commit_id).sha, s.get(Commit, a.last_good_commit_id).sha)
                       for a in s.scalars(select(Alert))]
-        if alerts and raised_at is None:
+        if alerts:
             raised_at = i
             (suspect, last_good), = alerts
     assert raised_at is not None and DETECTOR_CONFIG.max_lag < raised_at - 100 <= DETECTOR_CONFIG.slow_max_lag

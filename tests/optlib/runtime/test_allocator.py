@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-from optlib.runtime.allocator import retain_freed_memory
+from optlib.runtime.allocator import is_glibc, retain_freed_memory
 
 PROGRAM = """
 import ctypes, json, resource, sys
@@ -43,7 +42,7 @@ after = large_tensor_state()
 print(json.dumps({"before": before, "after": after}))
 """
 
-glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's (mallopt)")
+glibc_only = pytest.mark.skipif(not is_glibc(), reason="the setting is glibc's (mallopt)")
 
 
 def run(knobs: dict, **env: str) -> dict:
