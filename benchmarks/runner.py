@@ -63,10 +63,13 @@ class RunOptions:
     name: str = "perfhud-cpu"
     processes: int | None = None
     side_by_side: bool | None = None
+    side_by_side_sets: int | None = None
 
     def __post_init__(self) -> None:
         if self.processes is not None and self.processes < 1:
             raise ValueError(f"processes must be >= 1, got {self.processes}")
+        if self.side_by_side_sets is not None and self.side_by_side_sets < 1:
+            raise ValueError(f"side_by_side_sets must be >= 1, got {self.side_by_side_sets}")
 
     def resolved_cores(self) -> tuple[int, ...]:
         """The cores asked for, checked against those this process may use (a benchmark
@@ -110,20 +113,20 @@ def planned(options: RunOptions) -> list[tuple[str, str, str, str, int | None]]:
     return chosen
 
 
-def side_by_side_groups(combos: Sequence[tuple[str, str, str, str, int | None]]
+def side_by_side_groups(combos: Sequence[tuple[str, str, str, str, int | None]], sets: int = 1
                         ) -> list[list[tuple[str, str, str, str, int | None]]]:
-    """Consecutive benchmarks of one model, mode, precision and batch (a baseline and the
-    variants compared with it, which `planned` lists together): each group is timed side by
-    side."""
-    groups: list[list[tuple[str, str, str, str, int | None]]] = []
+    """The groups timed side by side: ``sets`` consecutive comparison sets each. A set is the
+    consecutive benchmarks of one model, mode, precision and batch (a baseline and the
+    variants compared with it, which `planned` lists together); it is never split."""
+    comparison_sets: list[list[tuple[str, str, str, str, int | None]]] = []
     for combo in combos:
-        last = groups[-1][-1] if groups else None
-        same = last is not None and (last[:3], last[4]) == (combo[:3], combo[4])
-        if same:
-            groups[-1].append(combo)
+        last = comparison_sets[-1][-1] if comparison_sets else None
+        if last is not None and (last[:3], last[4]) == (combo[:3], combo[4]):
+            comparison_sets[-1].append(combo)
         else:
-            groups.append([combo])
-    return groups
+            comparison_sets.append([combo])
+    return [[combo for group_set in comparison_sets[i:i + sets] for combo in group_set]
+            for i in range(0, len(comparison_sets), sets)]
 
 
 def reproduce_command(options: RunOptions, combo: Sequence[Any], batch: int,
@@ -237,12 +240,13 @@ def _run_group(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], op
                timeout_s: float, workdir: Path) -> list[tuple[list[dict[str, Any]], str | None]]:
     """Start every instance of each member benchmark, wait, and read their outcomes: each
     member's outcomes and error. Several members run on the same cores at once, taking turns
-    (``benchmarks.turns``); ``timeout_s`` is per member, and when the group runs out of time
-    the members still running fail with it."""
+    (``benchmarks.turns``): ``timeout_s`` bounds their start, all at once, and then each
+    member's own turns; a member that outlasts it is killed and fails alone."""
     grouped = len(members) > 1
     started: list[tuple[list[subprocess.Popen[bytes]], Path, Path]] = []
     turn_files: list[Path] = []
     timed_out = False
+    out_of_turns: list[int] = []
     try:
         for i, specs in enumerate(members):
             member_dir = workdir / f"member-{i}" if grouped else workdir
@@ -258,10 +262,12 @@ def _run_group(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], op
                         env[turns.TURN_FILE_ENV] = str(turn_files[-1])
                     procs.append(_start(cmd, env, log))
             started.append((procs, out_dir, log_path))
-        deadline = time.monotonic() + timeout_s * len(members)
         if grouped:
             running = [lambda ps=procs: any(p.poll() is None for p in ps) for procs, _, _ in started]
-            timed_out = not turns.take_turns(turn_files, running, deadline)
+            stop = [lambda ps=procs: [_kill(p) for p in ps] for procs, _, _ in started]
+            out_of_turns = turns.take_turns(turn_files, running, stop, timeout_s)
+        # Grouped, every member has exited or been killed by now: this only reaps them.
+        deadline = time.monotonic() + timeout_s
         for procs, _, _ in started:
             for proc in procs:
                 try:
@@ -282,14 +288,14 @@ def _run_group(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], op
             if proc.poll() is None:
                 _kill(proc)
     results = []
-    for specs, (procs, out_dir, log_path), late in zip(members, started, unfinished):
+    for i, (specs, (procs, out_dir, log_path), late) in enumerate(zip(members, started, unfinished)):
         outcomes = [json.loads(p.read_text()) for p in sorted(out_dir.glob("result-*.json"))]
         codes = [p.returncode for p in procs]
         error = None
-        if timed_out and late:
-            error = f"timed out after {timeout_s * len(members):.0f}s"
+        if i in out_of_turns or (timed_out and late):
+            error = f"timed out after {timeout_s:.0f}s"
             if grouped:
-                error += f" (side by side with {len(members) - 1} other benchmark(s))"
+                error += f" of its own turns (side by side with {len(members) - 1} other benchmark(s))"
         elif len(outcomes) < len(specs):
             error = (f"{len(specs) - len(outcomes)} of {len(specs)} instance(s) wrote no result "
                      f"(exit codes {codes}): {_tail(log_path)}")
@@ -322,6 +328,7 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     # Unset switches take the suite's choice (off without a suite).
     options = replace(options, **{name: bool(suite and getattr(suite, name))
                                    for name in ("launcher", "side_by_side") if getattr(options, name) is None})
+    sets = options.side_by_side_sets or (suite.side_by_side_sets if suite else 1)
     policy = options.policy or (suite.policy if suite else TimingPolicy())
     timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
     processes = options.processes or 1
@@ -338,12 +345,14 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     # Turns are taken by whole processes: one instance, one process per benchmark.
     side_by_side = bool(options.side_by_side) and len(plans) == 1 and processes == 1 and turns.SUPPORTED
     environ["side_by_side"] = side_by_side
+    if side_by_side:
+        environ["side_by_side_sets"] = sets
     rows: list[BenchmarkResult] = []
     metrics: dict[str, float] = {}
     progress = Progress(len(combos), progress_stream, interactive)
     started = time.monotonic()
     try:
-        for group in side_by_side_groups(combos) if side_by_side else [[c] for c in combos]:
+        for group in side_by_side_groups(combos, sets) if side_by_side else [[c] for c in combos]:
             prepared = []
             for combo in group:
                 model, mode, precision, variant, batch_override = combo

@@ -92,24 +92,31 @@ class _Member:
         return self.turns_ended > after and _state(self.pid) == "T"
 
 
-def take_turns(turn_files: Sequence[Path], alive: Sequence[Callable[[], bool]], deadline: float) -> bool:
-    """Give the members their turns round-robin until every one has exited; False when the
-    monotonic ``deadline`` passed first (the caller kills them).
+def take_turns(turn_files: Sequence[Path], alive: Sequence[Callable[[], bool]],
+               kill: Sequence[Callable[[], None]], limit_s: float) -> list[int]:
+    """Give the members their turns round-robin until every one has exited; return the
+    indices of the members killed (``kill[i]()``) for running out of time.
 
     ``turn_files[i]`` is where member i writes its pid and how many turns it has ended;
     ``alive[i]()`` says whether its process (the runner's child: the member or its launcher)
-    still runs.
+    still runs. The members start at once and get ``limit_s`` to reach their first stop;
+    after that each one gets ``limit_s`` of its own turns, whatever the others take, so one
+    that hangs costs the group that much time and fails alone.
     """
     members = [_Member(Path(p), a) for p, a in zip(turn_files, alive)]
     # Every member stops itself before it builds its model; wait for all of them, so that no
     # build runs beside another member's turn.
-    if not _wait(lambda: all(m.ended_turn(0) for m in members), deadline):
-        return False
+    _wait(lambda: all(m.ended_turn(0) for m in members), time.monotonic() + limit_s)
+    timed_out = [i for i, m in enumerate(members) if not m.ended_turn(0)]
+    for i in timed_out:
+        kill[i]()
+    used = [0.0] * len(members)
     while True:
-        active = [m for m in members if not m.gone()]
+        active = [i for i, m in enumerate(members) if i not in timed_out and not m.gone()]
         if not active:
-            return True
-        for member in active:
+            return timed_out
+        for i in active:
+            member = members[i]
             ended = member.turns_ended
             if member.pid is None or member.gone():
                 continue
@@ -117,8 +124,12 @@ def take_turns(turn_files: Sequence[Path], alive: Sequence[Callable[[], bool]], 
                 os.kill(member.pid, signal.SIGCONT)
             except ProcessLookupError:
                 continue
-            if not _wait(lambda: member.ended_turn(ended), deadline):
-                return False
+            began = time.monotonic()
+            done = _wait(lambda: member.ended_turn(ended), began + limit_s - used[i])
+            used[i] += time.monotonic() - began
+            if not done:
+                kill[i]()
+                timed_out.append(i)
 
 
 def _wait(condition: Callable[[], bool], deadline: float) -> bool:

@@ -242,16 +242,67 @@ def test_side_by_side_a_failing_member_leaves_the_other_its_turns(tmp_path: Path
     assert latency["optlib"].status == "ok" and latency["optlib"].samples
 
 
-def test_side_by_side_a_group_out_of_time_fails_its_unfinished_members(tmp_path: Path) -> None:
-    """optlib's build (it times its candidate runners) outlasts the group's time: the run
-    still ends, and every member that had not finished, the one waiting for its turn too,
-    fails with the reason."""
+PLANTED_HANG = textwrap.dedent("""
+    import dataclasses
+    import time
+    import benchmarks.variants.eager as eager
+
+    _prepare = eager.VARIANT.prepare_eval
+
+    def _hanging_for_dlrm(workload, context):
+        if type(workload.model).__name__ == "DLRM":
+            time.sleep(3600)
+        return _prepare(workload, context)
+
+    eager.VARIANT = dataclasses.replace(eager.VARIANT, prepare_eval=_hanging_for_dlrm)
+""")
+
+
+def test_side_by_side_a_member_that_hangs_fails_alone(tmp_path: Path) -> None:
+    """Eager DLRM hangs in its turn: it is killed once its own turns outlast the timeout,
+    and the benchmark beside it still gets its turns and its figures."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PLANTED_HANG)
     out = tmp_path / "results.json"
-    proc = run_cli(["run", "--models", "dlrm", "--modes", "eval", "--precisions", "fp32",
-                    "--variants", "eager", "optlib", "--side-by-side", "--cores", "0", "--threads", "1",
-                    "--tiny", "--quick", "--timeout", "2", "--out", str(out)], tmp_path)
+    proc = run_cli(["run", "--models", "dlrm", "gcn", "--modes", "eval", "--precisions", "fp32",
+                    "--variants", "eager", "--side-by-side", "--side-by-side-sets", "2",
+                    "--cores", "0", "--threads", "1", "--tiny", "--quick", "--timeout", "20",
+                    "--out", str(out)], tmp_path, {"PYTHONPATH": str(hook)})
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    latency = {r.variant: r for r in load_results(out).results if r.metric == "latency_p50"}
-    for row in latency.values():
-        assert row.status == "failed"
-        assert row.error == "timed out after 4s (side by side with 1 other benchmark(s))"
+    latency = {r.model: r for r in load_results(out).results if r.metric == "latency_p50"}
+    assert latency["dlrm"].status == "failed"
+    assert latency["dlrm"].error == "timed out after 20s of its own turns (side by side with 1 other benchmark(s))"
+    assert latency["gcn"].status == "ok" and latency["gcn"].samples
+
+
+def test_side_by_side_sets_put_several_models_in_one_round_robin(tmp_path: Path) -> None:
+    """Two models' comparison sets in one group: all four benchmarks take turns, one block
+    each per round, so each one's timing spreads over the whole group's."""
+    out = tmp_path / "results.json"
+    proc = run_cli(["run", "--models", "dlrm", "gcn", "--modes", "eval", "--precisions", "fp32",
+                    "--variants", "eager", "optlib", "--side-by-side", "--side-by-side-sets", "2",
+                    "--cores", "0", "--threads", "1", "--tiny", "--time-budget", "1.5",
+                    "--warmup-max", "0.5", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = load_results(out)
+    assert results.environ["side_by_side_sets"] == 2
+    latency = {r.benchmark: r for r in results.results if r.metric == "latency_p50"}
+    assert len(latency) == 4
+    for name, row in latency.items():
+        assert sorted(row.config["side_by_side_with"]) == sorted(set(latency) - {name})
+    blocks = sorted((start, end, name) for name, row in latency.items()
+                    for start, end in row.config["instance_runtime"][0]["timed_blocks"])
+    assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(blocks, blocks[1:]))
+    # While all four still time, every four consecutive blocks belong to four benchmarks.
+    everyone = min(max(s for s, _, n in blocks if n == name) for name in latency)
+    owners = [n for s, _, n in blocks if s <= everyone]
+    assert len(owners) >= 8
+    assert all(len(set(owners[i:i + 4])) == 4 for i in range(len(owners) - 3)), owners
+
+
+def test_side_by_side_sets_must_be_positive(tmp_path: Path) -> None:
+    proc = run_cli(["run", "--models", "dlrm", "--side-by-side-sets", "0", "--tiny", "--quick",
+                    "--out", str(tmp_path / "r.json")], tmp_path)
+    assert proc.returncode != 0 and "side_by_side_sets must be >= 1, got 0" in proc.stderr
+
