@@ -63,13 +63,16 @@ class RunOptions:
     name: str = "perfhud-cpu"
     processes: int | None = None
     side_by_side: bool | None = None
-    side_by_side_sets: int | None = None
+    side_by_side_sets: int = 1
 
     def __post_init__(self) -> None:
         if self.processes is not None and self.processes < 1:
             raise ValueError(f"processes must be >= 1, got {self.processes}")
-        if self.side_by_side_sets is not None and self.side_by_side_sets < 1:
+        if self.side_by_side_sets < 1:
             raise ValueError(f"side_by_side_sets must be >= 1, got {self.side_by_side_sets}")
+        if self.side_by_side is False and self.side_by_side_sets > 1:
+            raise ValueError(f"side_by_side_sets={self.side_by_side_sets} asks for groups timed side by "
+                             "side, and side by side timing is off (--no-side-by-side)")
 
     def resolved_cores(self) -> tuple[int, ...]:
         """The cores asked for, checked against those this process may use (a benchmark
@@ -328,7 +331,6 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     # Unset switches take the suite's choice (off without a suite).
     options = replace(options, **{name: bool(suite and getattr(suite, name))
                                    for name in ("launcher", "side_by_side") if getattr(options, name) is None})
-    sets = options.side_by_side_sets or (suite.side_by_side_sets if suite else 1)
     policy = options.policy or (suite.policy if suite else TimingPolicy())
     timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
     processes = options.processes or 1
@@ -346,13 +348,14 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     side_by_side = bool(options.side_by_side) and len(plans) == 1 and processes == 1 and turns.SUPPORTED
     environ["side_by_side"] = side_by_side
     if side_by_side:
-        environ["side_by_side_sets"] = sets
+        environ["side_by_side_sets"] = options.side_by_side_sets
     rows: list[BenchmarkResult] = []
     metrics: dict[str, float] = {}
     progress = Progress(len(combos), progress_stream, interactive)
     started = time.monotonic()
     try:
-        for group in side_by_side_groups(combos, sets) if side_by_side else [[c] for c in combos]:
+        groups = side_by_side_groups(combos, options.side_by_side_sets) if side_by_side else [[c] for c in combos]
+        for group in groups:
             prepared = []
             for combo in group:
                 model, mode, precision, variant, batch_override = combo
@@ -373,7 +376,8 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
                             "processes": processes, "launcher": options.launcher,
                             "side_by_side_with": peers})
                 prepared.append((key, specs, ident, _missing_packages(model, variant)))
-            progress.begin(" + ".join(key for key, *_ in prepared))
+            keys = [key for key, *_ in prepared]
+            progress.begin(" + ".join(keys) if len(keys) <= 2 else f"{len(keys)} benchmarks side by side")
             to_run = [(key, specs) for key, specs, _, missing in prepared if not missing]
             ran = dict(zip([key for key, _ in to_run],
                            _measure([specs for _, specs in to_run], plans, options, timeout_s, processes)))

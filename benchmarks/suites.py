@@ -55,7 +55,6 @@ class Suite:
     timeout_s: float
     launcher: bool = False
     side_by_side: bool = False
-    side_by_side_sets: int = 1
 
 
 def _pairs(model: str, mode: str, batch: int | None) -> tuple[SuiteEntry, ...]:
@@ -73,7 +72,6 @@ SUITES = {
         timeout_s=180.0,
         launcher=True,
         side_by_side=True,
-        side_by_side_sets=5,
     ),
     "full": Suite(
         name="full",

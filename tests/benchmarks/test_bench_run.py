@@ -277,16 +277,17 @@ def test_side_by_side_a_member_that_hangs_fails_alone(tmp_path: Path) -> None:
 
 
 def test_side_by_side_sets_put_several_models_in_one_round_robin(tmp_path: Path) -> None:
-    """Two models' comparison sets in one group: all four benchmarks take turns, one block
-    each per round, so each one's timing spreads over the whole group's."""
+    """Two models' comparison sets in one group (which implies side by side): all four
+    benchmarks take turns, one block each per round, so each one's timing spreads over the
+    whole group's."""
     out = tmp_path / "results.json"
     proc = run_cli(["run", "--models", "dlrm", "gcn", "--modes", "eval", "--precisions", "fp32",
-                    "--variants", "eager", "optlib", "--side-by-side", "--side-by-side-sets", "2",
+                    "--variants", "eager", "optlib", "--side-by-side-sets", "2",
                     "--cores", "0", "--threads", "1", "--tiny", "--time-budget", "1.5",
                     "--warmup-max", "0.5", "--out", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = load_results(out)
-    assert results.environ["side_by_side_sets"] == 2
+    assert results.environ["side_by_side"] is True and results.environ["side_by_side_sets"] == 2
     latency = {r.benchmark: r for r in results.results if r.metric == "latency_p50"}
     assert len(latency) == 4
     for name, row in latency.items():
@@ -301,8 +302,14 @@ def test_side_by_side_sets_put_several_models_in_one_round_robin(tmp_path: Path)
     assert all(len(set(owners[i:i + 4])) == 4 for i in range(len(owners) - 3)), owners
 
 
-def test_side_by_side_sets_must_be_positive(tmp_path: Path) -> None:
-    proc = run_cli(["run", "--models", "dlrm", "--side-by-side-sets", "0", "--tiny", "--quick",
+@pytest.mark.parametrize(("args", "message"), [
+    (["--side-by-side-sets", "0"], "side_by_side_sets must be >= 1, got 0"),
+    (["--side-by-side-sets", "2", "--no-side-by-side"],
+     "side_by_side_sets=2 asks for groups timed side by side, and side by side timing is off"),
+])
+def test_side_by_side_sets_bad_values_are_errors(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = run_cli(["run", "--models", "dlrm", *args, "--tiny", "--quick",
                     "--out", str(tmp_path / "r.json")], tmp_path)
-    assert proc.returncode != 0 and "side_by_side_sets must be >= 1, got 0" in proc.stderr
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "r.json").exists()
 
