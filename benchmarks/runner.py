@@ -354,7 +354,8 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
     progress = Progress(len(combos), progress_stream, interactive)
     started = time.monotonic()
     try:
-        groups = side_by_side_groups(combos, options.side_by_side_sets) if side_by_side else [[c] for c in combos]
+        groups = (side_by_side_groups(combos, options.side_by_side_sets) if side_by_side
+                  else [[c] for c in combos])
         for group in groups:
             prepared = []
             for combo in group:

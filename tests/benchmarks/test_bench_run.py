@@ -272,7 +272,8 @@ def test_side_by_side_a_member_that_hangs_fails_alone(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     latency = {r.model: r for r in load_results(out).results if r.metric == "latency_p50"}
     assert latency["dlrm"].status == "failed"
-    assert latency["dlrm"].error == "timed out after 20s of its own turns (side by side with 1 other benchmark(s))"
+    assert latency["dlrm"].error == ("timed out after 20s of its own turns "
+                                     "(side by side with 1 other benchmark(s))")
     assert latency["gcn"].status == "ok" and latency["gcn"].samples
 
 
