@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                           "turns in one side-by-side group; above 1 implies --side-by-side. More "
                           "spreads each benchmark's timing over more of the run, so that a slow "
                           "spell of the host falls on a part of each one's samples, and keeps more "
-                          "processes alive at once: the ten of ci peaked at 8 GB in all "
-                          "(default: %(default)s)")
+                          "processes alive at once: the peak memory of the ten ci benchmarks "
+                          "adds up to 8 GB (default: %(default)s)")
     run.add_argument("--channels-last", action="store_true", help="channels_last inputs/model")
     run.add_argument("--tiny", action="store_true", help="tiny model sizes (for tests)")
     run.add_argument("--batch-size", type=int, help="override every benchmark's batch size")
@@ -118,9 +118,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         instances=args.instances, scenario=args.scenario, launcher=args.launcher,
         channels_last=args.channels_last, tiny=args.tiny, batch_size=args.batch_size,
         policy=_policy(args, base), timeout_s=args.timeout, seed=args.seed, name=args.name,
-        processes=args.processes, side_by_side_sets=args.side_by_side_sets,
-        side_by_side=(True if args.side_by_side is None and args.side_by_side_sets > 1
-                      else args.side_by_side))
+        processes=args.processes, side_by_side=args.side_by_side,
+        side_by_side_sets=args.side_by_side_sets)
     # SIGTERM (a job's time limit) unwinds like Ctrl-C, so running benchmarks are killed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     results = run(options)

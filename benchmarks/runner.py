@@ -180,6 +180,13 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+def _kill_running(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Kill (with their process groups) those of ``procs`` still running."""
+    for proc in procs:
+        if proc.poll() is None:
+            _kill(proc)
+
+
 def _tail(path: Path, lines: int = 3) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -267,7 +274,7 @@ def _run_group(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], op
             started.append((procs, out_dir, log_path))
         if grouped:
             running = [lambda ps=procs: any(p.poll() is None for p in ps) for procs, _, _ in started]
-            stop = [lambda ps=procs: [_kill(p) for p in ps] for procs, _, _ in started]
+            stop = [lambda ps=procs: _kill_running(ps) for procs, _, _ in started]
             out_of_turns = turns.take_turns(turn_files, running, stop, timeout_s)
         # Grouped, every member has exited or been killed by now: this only reaps them.
         deadline = time.monotonic() + timeout_s
@@ -282,14 +289,11 @@ def _run_group(members: list[list[BenchmarkSpec]], plans: list[InstancePlan], op
         # benchmark running (or stopped, waiting for its turn) on cores that the next job
         # will be pinned to.
         for procs, _, _ in started:
-            for proc in procs:
-                _kill(proc)
+            _kill_running(procs)
         raise
     unfinished = [any(p.poll() is None for p in procs) for procs, _, _ in started]
     for procs, _, _ in started:
-        for proc in procs:
-            if proc.poll() is None:
-                _kill(proc)
+        _kill_running(procs)
     results = []
     for i, (specs, (procs, out_dir, log_path), late) in enumerate(zip(members, started, unfinished)):
         outcomes = [json.loads(p.read_text()) for p in sorted(out_dir.glob("result-*.json"))]
@@ -328,9 +332,11 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
         interactive: bool | None = None) -> ResultsFile:
     """Run every planned benchmark and return the results (not yet written)."""
     suite = get_suite(options.suite) if options.suite else None
-    # Unset switches take the suite's choice (off without a suite).
-    options = replace(options, **{name: bool(suite and getattr(suite, name))
-                                   for name in ("launcher", "side_by_side") if getattr(options, name) is None})
+    # Unset switches take the suite's choice (off without a suite); several sets per group
+    # ask for side by side timing.
+    defaults = {"launcher": bool(suite and suite.launcher),
+                "side_by_side": options.side_by_side_sets > 1 or bool(suite and suite.side_by_side)}
+    options = replace(options, **{name: value for name, value in defaults.items() if getattr(options, name) is None})
     policy = options.policy or (suite.policy if suite else TimingPolicy())
     timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
     processes = options.processes or 1
@@ -358,7 +364,8 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
                   else [[c] for c in combos])
         for group in groups:
             prepared = []
-            for combo in group:
+            names = ["-".join(combo[:4]) for combo in group]
+            for key, combo in zip(names, group):
                 model, mode, precision, variant, batch_override = combo
                 batch = batch_for(model, mode, options.scenario, batch_override)
                 specs = [BenchmarkSpec(model=model, mode=mode, precision=precision, variant=variant,
@@ -367,18 +374,15 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
                                        scenario=options.scenario, seed=options.seed,
                                        policy=process_policy)
                          for p in plans]
-                key = f"{model}-{mode}-{precision}-{variant}"
-                peers = [f"{c[0]}-{c[1]}-{c[2]}-{c[3]}" for c in group if c is not combo]
                 ident = BenchmarkIdentity(
                     model=model, mode=mode, precision=precision, variant=variant,
                     family=get_model(model).family, scenario=options.scenario,
                     command=reproduce_command(options, combo, batch, cores, threads, policy),
                     config={"spec": specs[0].to_dict(), "instances": len(plans),
                             "processes": processes, "launcher": options.launcher,
-                            "side_by_side_with": peers})
+                            "side_by_side_with": [name for name in names if name != key]})
                 prepared.append((key, specs, ident, _missing_packages(model, variant)))
-            keys = [key for key, *_ in prepared]
-            progress.begin(" + ".join(keys) if len(keys) <= 2 else f"{len(keys)} benchmarks side by side")
+            progress.begin(" + ".join(names) if len(names) <= 2 else f"{len(names)} benchmarks side by side")
             to_run = [(key, specs) for key, specs, _, missing in prepared if not missing]
             ran = dict(zip([key for key, _ in to_run],
                            _measure([specs for _, specs in to_run], plans, options, timeout_s, processes)))

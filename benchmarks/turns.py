@@ -89,7 +89,9 @@ class _Member:
         except (OSError, ValueError):
             return False
         self.pid, self.turns_ended = int(pid), int(turns)
-        return self.turns_ended > after and _state(self.pid) == "T"
+        if state is None:  # its pid was not known before this read
+            state = _state(self.pid)
+        return self.turns_ended > after and state == "T"
 
 
 def take_turns(turn_files: Sequence[Path], alive: Sequence[Callable[[], bool]],

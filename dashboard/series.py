@@ -16,13 +16,12 @@ from db.models import Benchmark
 from db.queries.common import resolve_host, resolve_repository
 from db.queries.series import DEFAULT_POINTS, Series, load_series
 from db.results import detectable
-from worker.detection import DetectorConfig, Point, min_detectable_change
+from worker.analysis import DETECTOR_CONFIG
+from worker.detection import Point, min_detectable_changes
 
 bp = Blueprint("series", __name__)
 
 MAX_POINTS = 5000
-# The detector's settings, as the worker runs it (its defaults).
-DETECTOR_CONFIG = DetectorConfig()
 
 
 def load_series_for_request() -> Series:
@@ -65,8 +64,8 @@ def detectable_change_pct(series: Series) -> DetectableChange:
     points = [Point(p.sha, p.samples, baseline[p.commit_id] if with_baseline else None)
               for p in series.points if detectable(p.samples)]
     changes = [p.sha for p in series.points if p.verdict in ("regression", "improvement")]
-    smallest = [min_detectable_change(points, changes=changes, lag=lag)
-                for lag in (DETECTOR_CONFIG.max_lag, DETECTOR_CONFIG.slow_max_lag)]
+    smallest = min_detectable_changes(points, lags=(DETECTOR_CONFIG.max_lag, DETECTOR_CONFIG.slow_max_lag),
+                                      config=DETECTOR_CONFIG, changes=changes)
     return DetectableChange(*(None if math.isinf(pct) else pct for pct in smallest))
 
 

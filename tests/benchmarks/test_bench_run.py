@@ -22,20 +22,21 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "benchmarks" / "results.schema.json").read_text())
 
 # Injected through the interpreter's standard start-up hook (a sitecustomize module on
-# PYTHONPATH), so that one benchmark fails inside its subprocess exactly as a broken
-# variant would, without any test hook in the product code.
-PLANTED_FAILURE = textwrap.dedent("""
+# PYTHONPATH), so that eager DLRM misbehaves inside its subprocess exactly as a broken
+# variant would, without any test hook in the product code. {fault} is what it does.
+PLANTED = textwrap.dedent("""
     import dataclasses
+    import time
     import benchmarks.variants.eager as eager
 
     _prepare = eager.VARIANT.prepare_eval
 
-    def _failing_for_dlrm(workload, context):
+    def _planted_for_dlrm(workload, context):
         if type(workload.model).__name__ == "DLRM":
-            raise RuntimeError("planted failure in dlrm")
+            {fault}
         return _prepare(workload, context)
 
-    eager.VARIANT = dataclasses.replace(eager.VARIANT, prepare_eval=_failing_for_dlrm)
+    eager.VARIANT = dataclasses.replace(eager.VARIANT, prepare_eval=_planted_for_dlrm)
 """)
 
 
@@ -46,12 +47,17 @@ def run_cli(args: list[str], tmp_path: Path, extra_env: dict[str, str] | None = 
                           capture_output=True, text=True, timeout=400)
 
 
-def planted_failure(tmp_path: Path) -> dict[str, str]:
-    """The environment that makes eager DLRM fail inside its subprocess."""
+def planted(tmp_path: Path, fault: str) -> dict[str, str]:
+    """The environment that makes eager DLRM run ``fault`` inside its subprocess."""
     hook = tmp_path / "hook"
     hook.mkdir()
-    (hook / "sitecustomize.py").write_text(PLANTED_FAILURE)
+    (hook / "sitecustomize.py").write_text(PLANTED.format(fault=fault))
     return {"PYTHONPATH": str(hook)}
+
+
+def planted_failure(tmp_path: Path) -> dict[str, str]:
+    """The environment that makes eager DLRM fail inside its subprocess."""
+    return planted(tmp_path, 'raise RuntimeError("planted failure in dlrm")')
 
 
 def test_suite_goes_on_after_a_failure_and_exits_non_zero(tmp_path: Path) -> None:
@@ -242,33 +248,14 @@ def test_side_by_side_a_failing_member_leaves_the_other_its_turns(tmp_path: Path
     assert latency["optlib"].status == "ok" and latency["optlib"].samples
 
 
-PLANTED_HANG = textwrap.dedent("""
-    import dataclasses
-    import time
-    import benchmarks.variants.eager as eager
-
-    _prepare = eager.VARIANT.prepare_eval
-
-    def _hanging_for_dlrm(workload, context):
-        if type(workload.model).__name__ == "DLRM":
-            time.sleep(3600)
-        return _prepare(workload, context)
-
-    eager.VARIANT = dataclasses.replace(eager.VARIANT, prepare_eval=_hanging_for_dlrm)
-""")
-
-
 def test_side_by_side_a_member_that_hangs_fails_alone(tmp_path: Path) -> None:
     """Eager DLRM hangs in its turn: it is killed once its own turns outlast the timeout,
     and the benchmark beside it still gets its turns and its figures."""
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(PLANTED_HANG)
     out = tmp_path / "results.json"
     proc = run_cli(["run", "--models", "dlrm", "gcn", "--modes", "eval", "--precisions", "fp32",
                     "--variants", "eager", "--side-by-side", "--side-by-side-sets", "2",
                     "--cores", "0", "--threads", "1", "--tiny", "--quick", "--timeout", "20",
-                    "--out", str(out)], tmp_path, {"PYTHONPATH": str(hook)})
+                    "--out", str(out)], tmp_path, planted(tmp_path, "time.sleep(3600)"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     latency = {r.model: r for r in load_results(out).results if r.metric == "latency_p50"}
     assert latency["dlrm"].status == "failed"

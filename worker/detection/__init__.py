@@ -53,7 +53,9 @@ config=DetectorConfig()) -> Confirmation``
 ``min_detectable_change(history, *, config=DetectorConfig(), changes=(), lag=None) -> float``
     Smallest step in percent the stream confirms within ``lag`` points (default
     ``config.max_lag``; ``config.slow_max_lag`` for the slow lane), for this series' noise
-    (``math.inf`` with fewer than three points).
+    (``math.inf`` with fewer than three points). ``min_detectable_changes(history, *, lags,
+    config=DetectorConfig(), changes=()) -> tuple[float, ...]`` gives it for several lags from
+    one estimate of the noise.
 
 ``group_alerts(alerts: Sequence[Alert]) -> list[AlertGroup]``
     ``Alert(series, commit, state, change_pct, confidence=1.0, host=None,
@@ -66,7 +68,7 @@ compares this detector with the fixed threshold, lookback z-score and sliding t-
 """
 
 from .confirm import confirm, confirmation_verdict
-from .detector import SeriesDetector, evaluate_point, min_detectable_change, point_level
+from .detector import SeriesDetector, evaluate_point, min_detectable_change, min_detectable_changes, point_level
 from .grouping import group_alerts
 from .model import (
     IMPROVEMENT,
@@ -98,5 +100,6 @@ __all__ = [
     "evaluate_point",
     "group_alerts",
     "min_detectable_change",
+    "min_detectable_changes",
     "point_level",
 ]

@@ -191,13 +191,25 @@ def min_detectable_change(
     within a speed). `math.inf` while the series has fewer than three points since that
     change.
     """
+    lags = (config.max_lag if lag is None else lag,)
+    return min_detectable_changes(history, lags=lags, config=config, changes=changes)[0]
+
+
+def min_detectable_changes(
+    history: Sequence[Point],
+    *,
+    lags: Sequence[int],
+    config: DetectorConfig = DetectorConfig(),
+    changes: Sequence[str] = (),
+) -> tuple[float, ...]:
+    """`min_detectable_change` for each of `lags`, from one estimate of the series' noise."""
     known = set(changes)
     recent = history[max(0, len(history) - config.window) :]
     starts = [0] + [i for i, point in enumerate(recent) if point.commit in known and i > 0]
     if len(recent) - starts[-1] < 3:
-        return math.inf
+        return tuple(math.inf for _ in lags)
     levels = np.array([point_level(p) for p in recent])
     # On a host with two speeds the folded test sees steps against the noise within a speed.
     folded = fold_two_speeds(levels, starts, config)
     sigma = reference_sigma(levels if folded is None else folded, starts, len(recent), config)
-    return math.expm1(min_detectable_shift(sigma, config, lag=lag)) * 100.0
+    return tuple(math.expm1(min_detectable_shift(sigma, config, lag=lag)) * 100.0 for lag in lags)

@@ -13,6 +13,7 @@ from worker.detection import (
     Verdict,
     evaluate_point,
     min_detectable_change,
+    min_detectable_changes,
 )
 from worker.detection.baselines import FixedThresholdDetector
 
@@ -150,6 +151,16 @@ def test_min_detectable_change_scales_with_noise(series, cv):
 
 def test_min_detectable_change_needs_history(series):
     assert min_detectable_change(series(n=2)) == math.inf
+    assert min_detectable_changes(series(n=2), lags=(12, 30)) == (math.inf, math.inf)
+
+
+def test_min_detectable_changes_follow_their_lags(series):
+    """One noise estimate, one figure per lag, in the order asked: more points at the new
+    level confirm a smaller step."""
+    pts = series(n=90, cv=0.02, seed=3)
+    fast, slow = min_detectable_changes(pts, lags=(12, 30))
+    assert 0 < slow < fast
+    assert min_detectable_changes(pts, lags=(30, 12)) == (slow, fast)
 
 
 @pytest.mark.parametrize(
