@@ -99,6 +99,26 @@ def two_speeds(reference: np.ndarray, floor: float) -> TwoSpeeds | None:
     return speeds if visits >= MIN_VISITS else None
 
 
+def speed_levels(reference: np.ndarray, offset: float) -> tuple[float, float]:
+    """The lower and upper speed levels of `reference` (per-commit log levels), on a host
+    whose two speeds lie `offset` apart (as `two_speeds` found them, maybe on other points).
+
+    The reference may sit mostly at either speed: each point is folded onto the lower
+    speed under both readings (its median at the lower speed, or at the upper one), and
+    the reading whose folded points lie closer together wins.
+    """
+    best: tuple[float, float] | None = None
+    for lower in (float(np.median(reference)), float(np.median(reference)) - offset):
+        upper = np.abs(reference - (lower + offset)) < np.abs(reference - lower)
+        folded = np.where(upper, reference - offset, reference)
+        level = float(np.median(folded))
+        spread = float(np.abs(folded - level).sum())
+        if best is None or spread < best[0]:
+            best = (spread, level)
+    assert best is not None
+    return best[1], best[1] + offset
+
+
 def _sorted_median(values: np.ndarray) -> float:
     """Median of an already sorted 1-D array."""
     n = values.size

@@ -1,6 +1,6 @@
 """The slow lane: a step of about one noise-sigma, which `max_lag` points cannot show, is
-confirmed once up to `slow_max_lag` points hold it, at its own commit; a wave, whose
-reference is not white noise, is left alone."""
+confirmed once up to `slow_max_lag` points hold it, at its own commit, early in a series
+too; a wave, whose reference is not white noise, is left alone."""
 
 from __future__ import annotations
 
@@ -33,6 +33,22 @@ def test_a_step_of_about_one_sigma_is_confirmed_late_at_its_commit(series, seed)
     (commit, raised_at), = found.items()
     assert abs(int(commit[1:]) - 120) <= 2
     assert config.max_lag < raised_at - 120 <= config.slow_max_lag
+
+
+@pytest.mark.parametrize("seed", [0, 2, 7])
+def test_a_step_early_in_a_series_needs_no_full_reference_window(monkeypatch, series, seed):
+    """4 % at commit 32 of a series whose commits scatter by about 2.7 %: 32 reference
+    points, fewer than `pre_window`, are enough for the slow lane (it asks for
+    `SLOW_LANE_MIN_REFERENCE`); asking for a full window it would find nothing."""
+    config = DetectorConfig()
+    pts = series(n=72, cv=0.03, steps=[(32, 0.04)], seed=seed)
+    found = alerts(pts)
+    assert len(found) == 1
+    (commit, raised_at), = found.items()
+    assert abs(int(commit[1:]) - 32) <= 2
+    assert config.max_lag < raised_at - 32 <= config.slow_max_lag
+    monkeypatch.setattr(scan_module, "SLOW_LANE_MIN_REFERENCE", config.pre_window)
+    assert alerts(pts) == {}
 
 
 def wave(seed: int, n: int = 240) -> list[Point]:

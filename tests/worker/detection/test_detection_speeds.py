@@ -1,5 +1,6 @@
-"""A host with two speeds: the fold finds them only where they take turns, and a step far
-smaller than the gap between them is found against the noise within a speed."""
+"""A host with two speeds: the fold finds them only where they take turns, a step far
+smaller than the gap between them is found against the noise within a speed, and a host
+that spends half its time at its other speed may stay there a while without an alert."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from worker.detection import Point, SeriesDetector, min_detectable_change
 from worker.detection import scan as scan_module
-from worker.detection.speeds import two_speeds
+from worker.detection.speeds import speed_levels, two_speeds
 
 FLOOR = math.log1p(0.0005)
 
@@ -47,6 +48,16 @@ def test_two_speeds_that_take_turns_are_found_with_their_gap_and_inner_noise():
 )
 def test_no_two_speeds_where_the_levels_do_not_take_turns(levels):
     assert two_speeds(levels, FLOOR) is None
+
+
+@pytest.mark.parametrize("share_upper", [0.2, 0.8])
+def test_speed_levels_are_found_whichever_speed_the_reference_sits_at_most(share_upper):
+    rng = np.random.default_rng(6)
+    upper = rng.random(60) < share_upper
+    reference = 0.3 + np.where(upper, 0.05, 0.0) + rng.normal(0.0, 0.003, 60)
+    lower, high = speed_levels(reference, 0.05)
+    assert lower == pytest.approx(0.3, abs=0.002)
+    assert high == pytest.approx(0.35, abs=0.002)
 
 
 def _point(i: int, level: float) -> Point:
@@ -107,3 +118,34 @@ def test_min_detectable_change_on_a_host_with_two_speeds_is_that_of_one_speed():
     hops = min_detectable_change([_point(i, lv) for i, lv in enumerate(levels)])
     steady = min_detectable_change([_point(i, lv) for i, lv in enumerate(np.random.default_rng(5).normal(0, 0.003, 60))])
     assert hops < 2.0 * steady
+
+
+def half_the_time_at_the_other_speed(seed: int, tail: list[float]) -> np.ndarray:
+    """120 commits of a host at its 6 % slower speed about half the time (visits of one to
+    five commits), then `tail` (log offsets from its usual speed, plus the same noise)."""
+    levels = hopping(120, gap=0.06, noise=0.003, seed=seed, enter=0.35, stay=0.6)
+    rest = np.asarray(tail) + np.random.default_rng(seed + 50).normal(0.0, 0.003, len(tail))
+    return np.concatenate((levels, rest))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_host_half_the_time_at_its_other_speed_may_stay_there_a_while(monkeypatch, seed):
+    """Eight commits in a row at the slow speed, then back: the host, not a change. Its
+    reference is a mixture of both speeds, so the offset of the stay from the reference's
+    robust level is not one the mode memory has seen; the speed levels of the reference are
+    what keep the detector quiet (without them it raises alerts on these very hosts)."""
+    levels = half_the_time_at_the_other_speed(seed, [math.log1p(0.06)] * 8 + [0.0] * 20)
+    assert _alerts(levels) == []
+    monkeypatch.setattr(scan_module, "_at_a_host_speed", lambda *args: False)
+    assert _alerts(levels) != []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("step", [0.02, 0.1, -0.1])
+def test_a_step_on_a_host_half_the_time_at_its_other_speed_is_still_found(seed, step):
+    """The same hosts with a true step at commit 120 that holds (the host still hopping):
+    found at its commit within `max_lag` points, and nothing else."""
+    hops = hopping(30, gap=0.06, noise=0.0, seed=seed + 200, enter=0.35, stay=0.6)
+    levels = half_the_time_at_the_other_speed(seed, list(hops + math.log1p(step)))
+    found = _alerts(levels)
+    assert len(found) == 1 and abs(found[0] - 120) <= 1, found
