@@ -49,10 +49,11 @@ Why these choices:
   step with up to `slow_max_lag` points at the new level, at the same `z_confirm`, and
   believes it only where the fast test could not have seen it (a step below the fast
   lane's smallest detectable one), against at least `SLOW_LANE_MIN_REFERENCE` points of
-  reference (up to `pre_window`), and where that reference is white: consecutive levels uncorrelated. Drift and a host that stays a
-  while at each of two speeds both make neighbours alike, and over thirty points either
-  looks like a small step; plain noise does not. The price is delay: these alerts come
-  13 to 30 points after the change (placed at the right commit all the same).
+  reference (up to `pre_window`), and where that reference is white: consecutive levels
+  uncorrelated. Drift and a host that stays a while at each of two speeds both make
+  neighbours alike, and over thirty points either looks like a small step; plain noise
+  does not. The price is delay: these alerts come 13 to 30 points after the change
+  (placed at the right commit all the same).
 """
 
 from __future__ import annotations
@@ -423,7 +424,9 @@ def _known_mode(
     return seen - mirror >= max(config.mode_min_points, MODE_EXCESS_SIGMAS * math.sqrt(mirror + 1.0))
 
 
-def _at_a_host_speed(memory: np.ndarray, reference: np.ndarray, new_level: float, sigma: float, config: DetectorConfig) -> bool:
+def _at_a_host_speed(
+    memory: np.ndarray, reference: np.ndarray, new_level: float, sigma: float, config: DetectorConfig
+) -> bool:
     """The memory shows a host with two speeds, and the new level is one of the two speed
     levels of the reference: the host staying a while at its other speed.
 

@@ -107,16 +107,11 @@ def speed_levels(reference: np.ndarray, offset: float) -> tuple[float, float]:
     speed under both readings (its median at the lower speed, or at the upper one), and
     the reading whose folded points lie closer together wins.
     """
-    best: tuple[float, float] | None = None
-    for lower in (float(np.median(reference)), float(np.median(reference)) - offset):
-        upper = np.abs(reference - (lower + offset)) < np.abs(reference - lower)
-        folded = np.where(upper, reference - offset, reference)
-        level = float(np.median(folded))
-        spread = float(np.abs(folded - level).sum())
-        if best is None or spread < best[0]:
-            best = (spread, level)
-    assert best is not None
-    return best[1], best[1] + offset
+    centre = float(np.median(reference))
+    readings = [TwoSpeeds(lower=lower, offset=offset, sigma=0.0).fold(reference) for lower in (centre, centre - offset)]
+    folded = min(readings, key=lambda f: float(np.abs(f - np.median(f)).sum()))
+    level = float(np.median(folded))
+    return level, level + offset
 
 
 def _sorted_median(values: np.ndarray) -> float:
