@@ -32,7 +32,7 @@ from optlib.passes.compilers import (as_args, autocast_context, build_inductor, 
                                      build_torchscript_prepacked)
 from optlib.passes.layout import has_2d_convolution, input_to_channels_last, to_channels_last
 from optlib.passes.prepack import PrepackedConv2d, prepack_weights
-from optlib.passes.prepack_linear import PrepackedLinear
+from optlib.passes.prepack_linear import has_packable_linear
 
 # Accuracy a pass or runner must keep against the model before it: fp32 transformations
 # only reassociate floating-point sums; bf16 runners round differently from eager autocast.
@@ -227,10 +227,18 @@ def _optimize_inference(model: nn.Module, cfg: OptimizeConfig, sample_input: Any
     return _select_runner(model, working, eager, cfg, args, wrap)
 
 
-def _traceable_prepacked(module: nn.Module) -> bool:
-    """Packed Linears and no packed convolution: what the prepacked TorchScript route traces."""
-    kinds = {type(m) for m in module.modules()}
-    return PrepackedLinear in kinds and PrepackedConv2d not in kinds
+def _may_trace_prepacked(graph_input: nn.Module, eager: nn.Module) -> bool:
+    """Whether the prepacked TorchScript route enters the race: ``weights_prepack`` ran on a
+    model with Linears it may pack, and packed no convolution (which that route cannot trace).
+
+    Which Linears it packed follows a timing (``prepack_linear``), so this must not: the
+    candidates go into the tuning cache's key, and a key that followed the timing made a new
+    key, and a whole new race, each time a borderline layer flipped (BERT-base raced again,
+    a minute, in the second of five runs of the benchmark suite). Where no Linear was packed after all,
+    the route fails to build and drops out of the race.
+    """
+    return (eager is not graph_input and has_packable_linear(graph_input)
+            and not any(isinstance(m, PrepackedConv2d) for m in eager.modules()))
 
 
 def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module, cfg: OptimizeConfig,
@@ -239,7 +247,7 @@ def _select_runner(original: nn.Module, graph_input: nn.Module, eager: nn.Module
     with torch.no_grad(), autocast_context(cfg.dtype):
         reference = original(*args)
     names = [cfg.backend] if cfg.backend != "auto" else ["torchscript", "inductor", "inductor-default"]
-    if cfg.backend == "auto" and fp32 and _traceable_prepacked(eager):
+    if cfg.backend == "auto" and fp32 and _may_trace_prepacked(graph_input, eager):
         names.insert(1, "torchscript-prepacked")
     if cfg.backend == "auto" and fp32:
         # OpenVINO first: listed order breaks ties, and where the two runtimes tie in the race

@@ -51,14 +51,21 @@ def test_refuses_what_it_cannot_build(always_pack):
         build_torchscript_prepacked(prepack_weights(model), (x,), torch.bfloat16)
 
 
-def test_the_race_offers_it_only_with_packed_linears(monkeypatch):
+def test_the_race_offers_it_for_packable_linears_and_it_runs_only_where_they_were_packed(monkeypatch):
+    """Offered whether or not the timing packed a Linear (the candidates are part of the
+    tuning cache's key, which must not follow a timing); where none was packed, it fails to
+    build and is not chosen. A model without Linears is not offered it."""
     x = torch.randn(8, 12)
     monkeypatch.setattr(prepack_linear, "_packed_is_faster", lambda *args: False)
     report = optlib.optimize(_Net().eval(), sample_input=x, tune_seconds=0.05).tune_report
-    assert "torchscript-prepacked" not in {c.name for c in report.candidates}
+    status = {c.name: c.status for c in report.candidates}
+    assert status["torchscript-prepacked"].startswith("failed") and report.chosen != "torchscript-prepacked"
     monkeypatch.setattr(prepack_linear, "_packed_is_faster", lambda *args: True)
     report = optlib.optimize(_Net().eval(), sample_input=x, tune_seconds=0.05).tune_report
-    assert "torchscript-prepacked" in {c.name for c in report.candidates}
+    assert {c.name: c.status for c in report.candidates}["torchscript-prepacked"] == "ok"
+    convolution = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    report = optlib.optimize(convolution, sample_input=torch.randn(1, 3, 8, 8), tune_seconds=0.05).tune_report
+    assert "torchscript-prepacked" not in {c.name for c in report.candidates}
 
 
 def test_when_chosen_it_runs_and_reloads_weights(always_pack, monkeypatch):

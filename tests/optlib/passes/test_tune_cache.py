@@ -199,6 +199,27 @@ def _reuses_its_choice(cache):
     assert not fresh.tune_report.cached
 
 
+def test_the_key_does_not_follow_which_linears_the_timing_packed(cache, monkeypatch):
+    """weights_prepack packs a Linear only where that timed faster, so which layers end up
+    packed can flip between two runs on one machine; the race must still be reused."""
+    from optlib.passes import prepack_linear
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x = torch.randn(4, 8)
+        model = _mlp()
+        monkeypatch.setattr(prepack_linear, "_packed_is_faster", lambda *args: False)
+        first = optlib.optimize(model, sample_input=x, tune_seconds=0.05)
+        monkeypatch.setattr(prepack_linear, "_packed_is_faster", lambda *args: True)
+        second = optlib.optimize(model, sample_input=x, tune_seconds=0.05)
+    finally:
+        torch.set_num_threads(previous)
+    assert not first.tune_report.cached
+    assert second.tune_report.cached and second.tune_report.chosen == first.tune_report.chosen
+    assert len(list(cache.glob("*.json"))) == 1
+
+
 def test_tune_cache_must_be_a_bool():
     with pytest.raises(ValueError, match="tune_cache must be True or False"):
         optlib.OptimizeConfig(tune_cache="yes")
