@@ -108,8 +108,9 @@ def take_turns(turn_files: Sequence[Path], alive: Sequence[Callable[[], bool]],
     members = [_Member(Path(p), a) for p, a in zip(turn_files, alive)]
     # Every member stops itself before it builds its model; wait for all of them, so that no
     # build runs beside another member's turn.
-    _wait(lambda: all(m.ended_turn(0) for m in members), time.monotonic() + limit_s)
-    timed_out = [i for i, m in enumerate(members) if not m.ended_turn(0)]
+    timed_out: list[int] = []
+    if not _wait(lambda: all(m.ended_turn(0) for m in members), time.monotonic() + limit_s):
+        timed_out = [i for i, m in enumerate(members) if not m.ended_turn(0)]
     for i in timed_out:
         kill[i]()
     used = [0.0] * len(members)

@@ -16,8 +16,7 @@ from db.models import Benchmark
 from db.queries.common import resolve_host, resolve_repository
 from db.queries.series import DEFAULT_POINTS, Series, load_series
 from db.results import detectable
-from worker.analysis import DETECTOR_CONFIG
-from worker.detection import Point, min_detectable_changes
+from worker.detection import DETECTOR_CONFIG, Point, min_detectable_changes
 
 bp = Blueprint("series", __name__)
 

@@ -34,6 +34,7 @@ from db.models import (Alert, AlertDirection, AlertGroup, AlertState, Benchmark,
 from db.session import run_in_transaction
 from perfhud.settings import Settings
 from worker import detection
+from worker.detection import DETECTOR_CONFIG
 from worker.store_access import session_factory
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 BASELINE_VARIANT = "eager"
 # Verdict states as the detector names them (the same strings as db.models.Verdict's values).
 NO_CHANGE, SUSPECT, REGRESSION, IMPROVEMENT = (v.value for v in Verdict)
-DETECTOR_CONFIG = detection.DetectorConfig()
 YOUNG_MIN_PRE = 2
 YOUNG_Z_SUSPECT = 2.0
 YOUNG_CONFIG = dataclasses.replace(DETECTOR_CONFIG, min_pre=YOUNG_MIN_PRE,

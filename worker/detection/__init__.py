@@ -63,6 +63,10 @@ config=DetectorConfig()) -> Confirmation``
     improvements, max_abs_change_pct, summary)`` per commit, largest change first;
     ``summary`` reads "abc1234 moved 14 series on 2 hosts (12 worse, 2 better; ...)".
 
+``DETECTOR_CONFIG``
+    The settings the platform runs the detector with: the worker's verdicts and the
+    dashboard's smallest detectable change both read them.
+
 ``python -m worker.detection evaluate FILE.jsonl [--json]`` replays a labelled file and
 compares this detector with the fixed threshold, lookback z-score and sliding t-test.
 """
@@ -83,7 +87,10 @@ from .model import (
     Verdict,
 )
 
+DETECTOR_CONFIG = DetectorConfig()
+
 __all__ = [
+    "DETECTOR_CONFIG",
     "IMPROVEMENT",
     "NO_CHANGE",
     "REGRESSION",

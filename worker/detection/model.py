@@ -107,11 +107,11 @@ class DetectorConfig:
         points alone; a drift has already moved those, a step has not.
     slow_max_lag / slow_local_z: the slow lane. A step too small for `max_lag` points to
         show (on a noisy series, a 5 % change can be one noise-sigma) is confirmed once up
-        to `slow_max_lag` points hold it, at the same `z_confirm`, against at least 25 (up
-        to `pre_window`) points of reference whose consecutive points are uncorrelated (no
-        drift, no host hopping); `slow_local_z` replaces `local_z` there, since the last
-        `min_pre` reference points alone cannot carry such a step. Equal to `max_lag`: no
-        slow lane.
+        to `slow_max_lag` points hold it, at the same `z_confirm`, against at least
+        `scan.SLOW_LANE_MIN_REFERENCE` (up to `pre_window`) points of reference whose
+        consecutive points are uncorrelated (no drift, no host hopping); `slow_local_z`
+        replaces `local_z` there, since the last `min_pre` reference points alone cannot
+        carry such a step. Equal to `max_lag`: no slow lane.
     noise_floor_pct: smallest noise assumed, so that a near-constant series does not turn
         a rounding step into an alert.
     confirm_alpha: significance level of a re-run (suspect against parent).

@@ -108,9 +108,12 @@ def speed_levels(reference: np.ndarray, offset: float) -> tuple[float, float]:
     the reading whose folded points lie closer together wins.
     """
     centre = float(np.median(reference))
-    readings = [TwoSpeeds(lower=lower, offset=offset, sigma=0.0).fold(reference) for lower in (centre, centre - offset)]
-    folded = min(readings, key=lambda f: float(np.abs(f - np.median(f)).sum()))
-    level = float(np.median(folded))
+    readings = []
+    for lower in (centre, centre - offset):
+        folded = TwoSpeeds(lower=lower, offset=offset, sigma=0.0).fold(reference)
+        level = float(np.median(folded))
+        readings.append((float(np.abs(folded - level).sum()), level))
+    level = min(readings, key=lambda reading: reading[0])[1]
     return level, level + offset
 
 
