@@ -1,6 +1,7 @@
 """The slow lane: a step of about one noise-sigma, which `max_lag` points cannot show, is
 confirmed once up to `slow_max_lag` points hold it, at its own commit, early in a series
-too; a wave, whose reference is not white noise, is left alone."""
+too, and so is a larger one the fast lane missed by chance; a wave, whose reference is not
+white noise, and a slide, whose level moves within itself, are left alone."""
 
 from __future__ import annotations
 
@@ -49,6 +50,42 @@ def test_a_step_early_in_a_series_needs_no_full_reference_window(monkeypatch, se
     assert config.max_lag < raised_at - 32 <= config.slow_max_lag
     monkeypatch.setattr(scan_module, "SLOW_LANE_MIN_REFERENCE", config.pre_window)
     assert alerts(pts) == {}
+
+
+@pytest.mark.parametrize("seed", [2, 15, 17])
+def test_a_step_the_fast_lane_missed_by_chance_is_confirmed_late(series, seed):
+    """6 % on a series whose commits scatter by about 2.7 %: about what `max_lag` points can
+    show, so the fast lane finds it on some seeds and misses it on others (these). The slow
+    lane confirms it at its commit."""
+    config = DetectorConfig()
+    pts = series(n=150, cv=0.03, steps=[(90, 0.06)], seed=seed)
+    assert min_detectable_change(pts[:90]) < 7.0
+    assert alerts(pts, NO_SLOW_LANE) == {}
+    found = alerts(pts)
+    assert len(found) == 1
+    (commit, raised_at), = found.items()
+    assert abs(int(commit[1:]) - 90) <= 2
+    points_at_the_new_level = raised_at - int(commit[1:]) + 1
+    assert config.max_lag < points_at_the_new_level <= config.slow_max_lag
+
+
+def slide(seed: int, n: int = 200) -> list[Point]:
+    """1 % noise; from commit 110 on, the level slides by 2 % over 90 commits."""
+    rng = np.random.default_rng(seed)
+    return [
+        Point(f"c{i}", [100.0 * math.exp(0.02 * min(max(i - 110, 0), 90) / 90 + rng.normal(0, 0.01))])
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("seed", [7, 24, 35])
+def test_a_slide_does_not_pass_for_a_small_step(monkeypatch, seed):
+    """Over thirty points a slow slide looks like a small step, and its reference can look
+    white; its level moves between the first and second half of a side, which is what keeps
+    the slow lane quiet: without that check it raises an alert on this very series."""
+    assert alerts(slide(seed)) == {}
+    monkeypatch.setattr(scan_module, "SLOW_LANE_STATIONARY_Z", math.inf)
+    assert alerts(slide(seed)) != {}
 
 
 def wave(seed: int, n: int = 240) -> list[Point]:

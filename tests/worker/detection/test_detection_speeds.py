@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from worker.detection import Point, SeriesDetector, min_detectable_change
+from worker.detection import DetectorConfig, Point, SeriesDetector, min_detectable_change
 from worker.detection import scan as scan_module
 from worker.detection.speeds import speed_levels, two_speeds
 
@@ -66,12 +66,18 @@ def _point(i: int, level: float) -> Point:
 
 def _alerts(levels: np.ndarray) -> list[int]:
     """Indices of the commits the stream confirms as changes."""
+    return list(_alerts_raised(levels))
+
+
+def _alerts_raised(levels: np.ndarray) -> dict[int, int]:
+    """Index of each commit the stream confirms as a change -> index of the point that
+    confirmed it."""
     det = SeriesDetector(lower_is_better=True)
-    found: list[int] = []
+    found: dict[int, int] = {}
     for i, level in enumerate(levels):
         for v in det.update(_point(i, level)):
-            if v.is_alert and int(v.commit[1:]) not in found:
-                found.append(int(v.commit[1:]))
+            if v.is_alert:
+                found.setdefault(int(v.commit[1:]), i)
     return found
 
 
@@ -81,11 +87,13 @@ SEEDS = range(8)
 def test_a_small_step_on_a_host_with_two_speeds_is_found_against_the_noise_within_a_speed():
     """A 1.2 % slowdown on a host whose two speeds are 5 % apart (noise 0.3 % within a
     speed), eight seeded hosts: folded onto one speed the step is four sigmas, and it is
-    found at its commit (and nowhere else) on most; measured around one level, the gap
-    swamps it on most."""
+    found at its commit (and nowhere else) within `max_lag` points on most; measured
+    around one level, the gap swamps it on most (the slow lane may see it later)."""
+    max_lag = DetectorConfig().max_lag
+
     def found_at_the_step(levels: np.ndarray) -> bool:
-        found = _alerts(levels)
-        return bool(found) and all(abs(c - 150) <= 2 for c in found)
+        found = _alerts_raised(levels)
+        return bool(found) and all(abs(c - 150) <= 2 and raised - 150 <= max_lag for c, raised in found.items())
 
     stepped = []
     for seed in SEEDS:
