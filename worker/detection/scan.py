@@ -108,12 +108,11 @@ STEP_FRACTION = 0.6
 # points of white noise), under which the slow lane believes a step. Drift and a host that
 # dwells at each of two speeds push it up; white noise stays below one standard error about
 # nine times in ten (at 25 to 80 points), so the check costs the slow lane some of the steps
-# it could see. A
-# threshold in standard errors rather than one fixed coefficient asks as much of a short
-# reference (25 points, standard error 0.2) as of a long one (80 points, 0.11). A fixed
-# 0.1 passed white noise three times in four at 25 points; on the labelled dev file it kept
-# out two 3 % changes and one 1 % change that this threshold finds, for as many false
-# alarms.
+# it could see. A threshold in standard errors rather than one fixed coefficient asks as
+# much of a short reference (25 points, standard error 0.2) as of a long one (80 points,
+# 0.11). A fixed 0.1 passed white noise three times in four at 25 points; on the labelled
+# dev file it kept out two 3 % changes and one 1 % change that this threshold finds, for as
+# many false alarms.
 SLOW_LANE_AUTOCORRELATION_Z = 1.0
 # Fewest reference points (since the series began or its last change) under which the slow
 # lane believes nothing: below that, neither the noise nor the whiteness of the reference is
