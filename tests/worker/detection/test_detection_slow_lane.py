@@ -18,6 +18,17 @@ from worker.detection.scan import lag_one_autocorrelation, looks_white
 NO_SLOW_LANE = DetectorConfig(slow_max_lag=DetectorConfig().max_lag)
 
 
+def assert_confirmed_late_at(found: dict[str, int], index: int) -> None:
+    """One alert, blaming a commit within two of `index`, confirmed by the slow lane: with
+    more than `max_lag` and at most `slow_max_lag` points at the new level."""
+    config = DetectorConfig()
+    assert len(found) == 1, found
+    (commit, raised_at), = found.items()
+    assert abs(int(commit[1:]) - index) <= 2
+    points_at_the_new_level = raised_at - int(commit[1:]) + 1
+    assert config.max_lag < points_at_the_new_level <= config.slow_max_lag
+
+
 @pytest.mark.parametrize("seed", [0, 4, 5])
 def test_a_step_of_about_one_sigma_is_confirmed_late_at_its_commit(series, seed):
     """4 % on a series whose commits scatter by about 3.6 %: the fast lane never confirms
@@ -29,11 +40,7 @@ def test_a_step_of_about_one_sigma_is_confirmed_late_at_its_commit(series, seed)
     fast, slow = min_detectable_change(pts[:120]), min_detectable_change(pts[:120], lag=config.slow_max_lag)
     assert 4.0 < fast and slow == pytest.approx(4.0, rel=0.15)
     assert alerts(pts, NO_SLOW_LANE) == {}
-    found = alerts(pts)
-    assert len(found) == 1
-    (commit, raised_at), = found.items()
-    assert abs(int(commit[1:]) - 120) <= 2
-    assert config.max_lag < raised_at - 120 <= config.slow_max_lag
+    assert_confirmed_late_at(alerts(pts), 120)
 
 
 @pytest.mark.parametrize("seed", [0, 2, 7])
@@ -41,14 +48,9 @@ def test_a_step_early_in_a_series_needs_no_full_reference_window(monkeypatch, se
     """4 % at commit 32 of a series whose commits scatter by about 2.7 %: 32 reference
     points, fewer than `pre_window`, are enough for the slow lane (it asks for
     `SLOW_LANE_MIN_REFERENCE`); asking for a full window it would find nothing."""
-    config = DetectorConfig()
     pts = series(n=72, cv=0.03, steps=[(32, 0.04)], seed=seed)
-    found = alerts(pts)
-    assert len(found) == 1
-    (commit, raised_at), = found.items()
-    assert abs(int(commit[1:]) - 32) <= 2
-    assert config.max_lag < raised_at - 32 <= config.slow_max_lag
-    monkeypatch.setattr(scan_module, "SLOW_LANE_MIN_REFERENCE", config.pre_window)
+    assert_confirmed_late_at(alerts(pts), 32)
+    monkeypatch.setattr(scan_module, "SLOW_LANE_MIN_REFERENCE", DetectorConfig().pre_window)
     assert alerts(pts) == {}
 
 
@@ -57,16 +59,10 @@ def test_a_step_the_fast_lane_missed_by_chance_is_confirmed_late(series, seed):
     """6 % on a series whose commits scatter by about 2.7 %: about what `max_lag` points can
     show, so the fast lane finds it on some seeds and misses it on others (these). The slow
     lane confirms it at its commit."""
-    config = DetectorConfig()
     pts = series(n=150, cv=0.03, steps=[(90, 0.06)], seed=seed)
     assert min_detectable_change(pts[:90]) < 7.0
     assert alerts(pts, NO_SLOW_LANE) == {}
-    found = alerts(pts)
-    assert len(found) == 1
-    (commit, raised_at), = found.items()
-    assert abs(int(commit[1:]) - 90) <= 2
-    points_at_the_new_level = raised_at - int(commit[1:]) + 1
-    assert config.max_lag < points_at_the_new_level <= config.slow_max_lag
+    assert_confirmed_late_at(alerts(pts), 90)
 
 
 def slide(seed: int, n: int = 200) -> list[Point]:
