@@ -44,6 +44,17 @@ _SHARED_CORES_MARGIN = 0.20
 # ONNX Runtime block instead of 4 ms, which made optlib's eager candidate look 25x slower than
 # it is. 50 ms brought it back on a 2-core machine; 0.1 s leaves a margin.
 _POOL_SETTLE_S = 0.1
+# A runner at fewer threads this many times slower than at all of them is out of the race
+# before it is built, for every candidate, when the first candidate that has such twins
+# (eager) shows it: how a model's work divides among threads is mostly the model's, not the
+# compiler's. In the races of the ci models at 2 threads on free cores, eager ran 1.54-1.78x
+# slower at one thread for BERT-base, resnet18 and GCN, and every compiled twin lost too
+# (1.31-1.73x); for DLRM eval eager's twin was 1.03x and the compiled twins came within
+# 0.88-1.04x. Building the twins is what costs: inductor compiles again for another thread
+# count (BERT-base: 16 s of its 56 s of builds). A busy machine slows the many-thread
+# runner, so there the ratio stays low and the twins race.
+_FEWER_THREADS_SLOWDOWN = 1.4
+_PROBE_CALLS = 3
 # After the builds, a converter's or compiler's threads can run on for longer than that: with
 # one thread pinned to one core, DLRM's eager forward took 16.8 ms in the first half second after
 # OpenVINO's (failed) conversion and 2.2-2.5 ms after it; a race timed in that window put eager
@@ -241,11 +252,24 @@ def select_fastest(
     runners: dict[str, Callable] = {}
     results: dict[str, CandidateResult] = {}
     inputs = {name: (args_for or {}).get(name, args) for name in builders}
-    for name, build in builders.items():
-        result, runner = build_checked(name, build, inputs[name], reference, tolerance, error_fn)
+    # The first candidate with fewer-thread twins is built first with them, then timed against
+    # them: where they lose by far, every other candidate's twins are skipped unbuilt.
+    probe = _thread_probe(builders)
+    family = [n for n in builders if split_threads(n)[0] == probe]
+    order = family + [n for n in builders if n not in family]
+    slow_counts: dict[int, str] = {}
+    for i, name in enumerate(order):
+        if family and i == len(family):
+            slow_counts = _slow_thread_counts(probe, runners, inputs)
+        count = split_threads(name)[1]
+        if count in slow_counts and name not in family:
+            results[name] = CandidateResult(name, slow_counts[count])
+            continue
+        result, runner = build_checked(name, builders[name], inputs[name], reference, tolerance, error_fn)
         results[name] = result
         if runner is not None:
             runners[name] = runner
+    runners = {name: runners[name] for name in builders if name in runners}  # listed order breaks ties
     if not runners:
         raise RuntimeError("no candidate runner worked: " + "; ".join(r.status for r in results.values()))
     if len(runners) == 1:  # nothing to choose between: timing it would only spend the budget
@@ -293,6 +317,36 @@ def select_fastest(
         results[name] = CandidateResult(name, r.status, median, r.relative_error, r.build_seconds, len(samples[name]))
     report = TuneReport(chosen, tuple(results[name] for name in builders))
     return chosen, runners[chosen], report
+
+
+def _thread_probe(builders: Mapping[str, Callable[[], Callable]]) -> str | None:
+    """The first candidate listed that has fewer-thread twins (``name@Nt``), or None."""
+    parsed = [split_threads(name) for name in builders]
+    twinned = {base for base, count in parsed if count is not None}
+    return next((base for base, count in parsed if count is None and base in twinned), None)
+
+
+def _slow_thread_counts(probe: str, runners: Mapping[str, Callable],
+                        inputs: Mapping[str, tuple]) -> dict[int, str]:
+    """Thread counts at which ``probe`` ran ``_FEWER_THREADS_SLOWDOWN`` times slower than at
+    all threads (medians of ``_PROBE_CALLS`` interleaved calls), each with the reason the
+    other candidates' twins at that count are skipped."""
+    twins = {name: split_threads(name)[1] for name in runners if split_threads(name)[0] == probe}
+    if probe not in runners or len(twins) < 2:
+        return {}
+    samples: dict[str, list[float]] = {name: [] for name in twins}
+    for _ in range(_PROBE_CALLS):
+        for name in twins:
+            start = time.perf_counter()
+            runners[name](*inputs[name])
+            samples[name].append(time.perf_counter() - start)
+    full = statistics.median(samples[probe])
+    slow = {}
+    for name, count in twins.items():
+        ratio = statistics.median(samples[name]) / full if full > 0 else 1.0
+        if count is not None and ratio >= _FEWER_THREADS_SLOWDOWN:
+            slow[count] = f"skipped: {name} ran {ratio:.2f}x slower than {probe}"
+    return slow
 
 
 def wait_until_settled(runner: Callable, args: tuple) -> int:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 import torch
 
-from optlib.passes.autotune import add_thread_variants, relative_error, select_fastest, split_threads, thread_counts
+from optlib.passes.autotune import (
+    _FEWER_THREADS_SLOWDOWN,
+    add_thread_variants,
+    relative_error,
+    select_fastest,
+    split_threads,
+    thread_counts,
+)
 
 
 def _runner(delay: float, offset: float = 0.0):
@@ -75,6 +83,42 @@ def test_thread_variants_share_one_build_and_run_at_their_count():
     assert seen == [1, 2, torch.get_num_threads()]
     assert torch.get_num_threads() == before
     assert split_threads("torchscript@2t") == ("torchscript", 2) and split_threads("eager") == ("eager", None)
+
+
+def _twinned(delays: dict[str, float], built: list[str]) -> dict:
+    """Builders named as `add_thread_variants` names them, each sleeping its own delay and
+    noting in `built` that it was built."""
+    def builder(name):
+        def build():
+            built.append(name)
+            return _runner(delays[name])
+        return build
+    return {name: builder(name) for name in delays}
+
+
+def test_twins_at_fewer_threads_are_not_built_where_the_first_candidate_lost_by_far_with_them():
+    x = torch.ones(3)
+    built: list[str] = []
+    delays = {"eager": 0.004, "eager@1t": 0.008, "inductor": 0.003, "inductor@1t": 0.0005}
+    chosen, _, report = select_fastest(_twinned(delays, built), (x,), x * 2, 1e-4, seconds_per_candidate=0.02)
+    by_name = {c.name: c for c in report.candidates}
+    assert "inductor@1t" not in built
+    skipped = re.fullmatch(r"skipped: eager@1t ran (\d+\.\d+)x slower than eager", by_name["inductor@1t"].status)
+    assert skipped and float(skipped.group(1)) >= _FEWER_THREADS_SLOWDOWN
+    assert by_name["inductor@1t"].median_ms is None
+    assert chosen == "inductor"
+    assert [c.name for c in report.candidates] == list(delays)
+
+
+def test_twins_at_fewer_threads_race_where_the_first_candidate_kept_up_with_them():
+    x = torch.ones(3)
+    built: list[str] = []
+    # Listed after a candidate without twins: the first with twins is the probe all the same.
+    delays = {"openvino": 0.006, "eager": 0.004, "eager@1t": 0.004, "inductor": 0.003, "inductor@1t": 0.001}
+    chosen, _, report = select_fastest(_twinned(delays, built), (x,), x * 2, 1e-4, seconds_per_candidate=0.02)
+    assert sorted(built) == sorted(delays)
+    assert all(c.status == "ok" for c in report.candidates)
+    assert chosen == "inductor@1t"
 
 
 def test_a_hopeless_candidate_leaves_the_timing_race_early():
