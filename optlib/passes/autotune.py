@@ -46,13 +46,13 @@ _SHARED_CORES_MARGIN = 0.20
 _POOL_SETTLE_S = 0.1
 # A runner at fewer threads this many times slower than at all of them is out of the race
 # before it is built, for every candidate, when the first candidate that has such twins
-# (eager) shows it: how a model's work divides among threads is mostly the model's, not the
-# compiler's. In the races of the ci models at 2 threads on free cores, eager ran 1.54-1.78x
-# slower at one thread for BERT-base, resnet18 and GCN, and every compiled twin lost too
-# (1.31-1.73x); for DLRM eval eager's twin was 1.03x and the compiled twins came within
-# 0.88-1.04x. Building the twins is what costs: inductor compiles again for another thread
-# count (BERT-base: 16 s of its 56 s of builds). A busy machine slows the many-thread
-# runner, so there the ratio stays low and the twins race.
+# (eager, in `optimize`) shows it: how a model's work divides among threads is mostly the
+# model's, not the compiler's. In the races of the ci models at 2 threads on free cores,
+# eager ran 1.54-1.78x slower at one thread for BERT-base, resnet18 and GCN, and every
+# compiled twin lost too (1.31-1.73x); for DLRM eval eager's twin was 1.03x and the compiled
+# twins came within 0.88-1.04x. Building the twins is what costs: inductor compiles again
+# for another thread count (BERT-base: 16 s of its 56 s of builds). A busy machine slows the
+# many-thread runner, so there the ratio stays low and the twins race.
 _FEWER_THREADS_SLOWDOWN = 1.4
 _PROBE_CALLS = 3
 # After the builds, a converter's or compiler's threads can run on for longer than that: with
@@ -252,24 +252,25 @@ def select_fastest(
     runners: dict[str, Callable] = {}
     results: dict[str, CandidateResult] = {}
     inputs = {name: (args_for or {}).get(name, args) for name in builders}
-    # The first candidate with fewer-thread twins is built first with them, then timed against
-    # them: where they lose by far, every other candidate's twins are skipped unbuilt.
+    # Once the first candidate with fewer-thread twins and its twins are built, they are
+    # timed against each other: where a twin lost by far, every later twin at its thread
+    # count is skipped unbuilt.
     probe = _thread_probe(builders)
-    family = [n for n in builders if split_threads(n)[0] == probe]
-    order = family + [n for n in builders if n not in family]
+    unprobed = {name for name in builders if split_threads(name)[0] == probe}
     slow_counts: dict[int, str] = {}
-    for i, name in enumerate(order):
-        if family and i == len(family):
-            slow_counts = _slow_thread_counts(probe, runners, inputs)
+    for name, build in builders.items():
         count = split_threads(name)[1]
-        if count in slow_counts and name not in family:
+        if count in slow_counts:
             results[name] = CandidateResult(name, slow_counts[count])
             continue
-        result, runner = build_checked(name, builders[name], inputs[name], reference, tolerance, error_fn)
+        result, runner = build_checked(name, build, inputs[name], reference, tolerance, error_fn)
         results[name] = result
         if runner is not None:
             runners[name] = runner
-    runners = {name: runners[name] for name in builders if name in runners}  # listed order breaks ties
+        if name in unprobed:
+            unprobed.discard(name)
+            if not unprobed:
+                slow_counts = _slow_thread_counts(probe, runners, inputs)
     if not runners:
         raise RuntimeError("no candidate runner worked: " + "; ".join(r.status for r in results.values()))
     if len(runners) == 1:  # nothing to choose between: timing it would only spend the budget
