@@ -330,11 +330,16 @@ def _thread_probe(builders: Mapping[str, Callable[[], Callable]]) -> str | None:
 def _slow_thread_counts(probe: str, runners: Mapping[str, Callable],
                         inputs: Mapping[str, tuple]) -> dict[int, str]:
     """Thread counts at which ``probe`` ran ``_FEWER_THREADS_SLOWDOWN`` times slower than at
-    all threads (medians of ``_PROBE_CALLS`` interleaved calls), each with the reason the
-    other candidates' twins at that count are skipped."""
+    all threads (medians of ``_PROBE_CALLS`` interleaved calls, once ``probe`` times alike),
+    each with the reason the other candidates' twins at that count are skipped."""
     twins = {name: split_threads(name)[1] for name in runners if split_threads(name)[0] == probe}
     if probe not in runners or len(twins) < 2:
         return {}
+    # As before the race: what ran before (builds, another model's race) can hold a core for
+    # a while. Timed at once after the builds of a process that had tuned three models before,
+    # mobilenet's eager took 36-45 ms instead of 24-26, its twin looked only 1.3x slower, and
+    # every compiled twin was built (27 s more of optimize's 68 s).
+    wait_until_settled(runners[probe], inputs[probe])
     samples: dict[str, list[float]] = {name: [] for name in twins}
     for _ in range(_PROBE_CALLS):
         for name in twins:

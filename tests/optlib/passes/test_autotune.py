@@ -88,12 +88,17 @@ def test_thread_variants_share_one_build_and_run_at_their_count():
 def _twinned(delays: dict[str, float], built: list[str]) -> dict:
     """Builders named as `add_thread_variants` names them, each sleeping its own delay and
     noting in `built` that it was built."""
+    return _recording({name: _runner(delay) for name, delay in delays.items()}, built)
+
+
+def _recording(runners: dict, built: list[str]) -> dict:
+    """A builder for each runner that notes in `built` that it was built."""
     def builder(name):
         def build():
             built.append(name)
-            return _runner(delays[name])
+            return runners[name]
         return build
-    return {name: builder(name) for name in delays}
+    return {name: builder(name) for name in runners}
 
 
 def test_twins_at_fewer_threads_are_not_built_where_the_first_candidate_lost_by_far_with_them():
@@ -119,6 +124,25 @@ def test_twins_at_fewer_threads_race_where_the_first_candidate_kept_up_with_them
     assert sorted(built) == sorted(delays)
     assert all(c.status == "ok" for c in report.candidates)
     assert chosen == "inductor@1t"
+
+
+def test_the_thread_probe_waits_until_the_first_candidate_times_alike():
+    # What ran before (builds, another model's race) can hold a core for a while: here eager's
+    # first calls take 50, 30 and 15 ms, later ones 4 ms, and its twin 8 ms. Timed on those
+    # first calls, eager would look slower than its twin and every twin would be built.
+    x = torch.ones(3)
+    built: list[str] = []
+    slow_start = [0.05, 0.03, 0.015]
+
+    def settling(t):
+        time.sleep(slow_start.pop(0) if slow_start else 0.004)
+        return t * 2
+
+    runners = {"eager": settling, "eager@1t": _runner(0.008), "inductor": _runner(0.003),
+               "inductor@1t": _runner(0.003)}
+    _, _, report = select_fastest(_recording(runners, built), (x,), x * 2, 1e-4, seconds_per_candidate=0.02)
+    assert "inductor@1t" not in built
+    assert {c.name: c.status for c in report.candidates}["inductor@1t"].startswith("skipped: eager@1t")
 
 
 def test_a_hopeless_candidate_leaves_the_timing_race_early():
