@@ -337,7 +337,7 @@ def _slow_thread_counts(probe: str, runners: Mapping[str, Callable],
         return {}
     # As before the race: what ran before (builds, another model's race) can hold a core for
     # a while. Timed at once after the builds of a process that had tuned three models before,
-    # mobilenet's eager took 36-45 ms instead of 24-26, its twin looked only 1.3x slower, and
+    # mobilenet's eager took 37-45 ms instead of 24-26, its twin looked only 1.3x slower, and
     # every compiled twin was built (27 s more of optimize's 68 s).
     wait_until_settled(runners[probe], inputs[probe])
     samples: dict[str, list[float]] = {name: [] for name in twins}

@@ -41,11 +41,12 @@ class PrepackedConv2d(nn.Module):
         self.add_unary = "none"
         self._packed: torch.Tensor | None = None
 
-    def packed_weight(self, input_size: list[int] | None = None) -> torch.Tensor:
+    def packed_weight(self, input_size: list[int]) -> torch.Tensor:
         """The weight in oneDNN's layout for inputs of ``input_size`` (packed once, on the first
-        call). Without an input size oneDNN picks the blocked layout of its own kernels, which
-        its kernels for another input layout then reorder at every call: on an AVX2 CPU, packed
-        so, resnet18's channels-last convolutions ran 5x slower than stock ``nn.Conv2d``."""
+        call; later sizes reuse it). Packed for no input size, oneDNN picks the blocked layout
+        of its own kernels, which its kernels for another input layout then reorder at every
+        call: on an AVX2 CPU, packed so, resnet18's channels-last convolutions ran 5x slower
+        than stock ``nn.Conv2d``."""
         if self._packed is None:
             with torch.no_grad():
                 self._packed = torch.ops.mkldnn._reorder_convolution_weight(

@@ -64,6 +64,7 @@ def test_prepacked_state_dict_saves_loads_and_repacks():
         other.load_state_dict(torch.load(io.BytesIO(buffer.getvalue())))
         torch.testing.assert_close(other(x), torch.relu(conv(x)))
 
+
 def test_prepacked_convolution_packs_for_the_size_of_its_first_input(monkeypatch):
     # Packed for no input size, oneDNN's layout made channels-last inputs reorder at every
     # call (5x slower on an AVX2 CPU); later inputs of other sizes reuse the packed weight.
@@ -83,7 +84,6 @@ def test_prepacked_convolution_packs_for_the_size_of_its_first_input(monkeypatch
         torch.testing.assert_close(packed(x), model(x), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(packed(bigger), model(bigger), rtol=1e-4, atol=1e-5)
     assert sizes == [[2, 3, 16, 16]]
-
 
 
 def test_prepack_skips_training_mode_and_non_float32():
