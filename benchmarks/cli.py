@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                           "instance")
     run.add_argument("--launcher", action=argparse.BooleanOptionalAction, default=None,
                      help="start each benchmark through optlib.launch (jemalloc, passive OpenMP "
-                          "waiting); default: the suite's choice (on for ci and full), else off")
+                          "waiting); default: on (--no-launcher: off)")
     run.add_argument("--side-by-side", action=argparse.BooleanOptionalAction, default=None,
                      help="time each model's variants side by side, taking turns in short blocks on "
                           "the same cores (one instance, one process); default: the suite's choice "

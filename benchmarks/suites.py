@@ -5,9 +5,10 @@ eager against optlib, plus a training case, at batch sizes small enough that eac
 budget holds hundreds of iterations (a stable median needs many samples more than a big
 batch). ``full`` is the whole supported matrix at the models' default batch sizes.
 
-Both start every benchmark through ``optlib.launch`` (``--no-launcher`` turns it off): a
-preloaded jemalloc that keeps freed pages, and passive OpenMP waiting, are how CPU inference
-and training are deployed, and they take the allocator's page faults out of the figures.
+Both start every benchmark through ``optlib.launch``, as a selection does (``--no-launcher``
+turns it off): a preloaded jemalloc that keeps freed pages, and passive OpenMP waiting, are
+how CPU inference and training are deployed, and they take the allocator's page faults out
+of the figures.
 Measured on a 2-vCPU KVM guest, the ``ci`` suite five times each way, runs alternating, one
 pinned core: eager DLRM training 53-64 ms a step instead of 115-130 ms, and the CV of the
 p50 across runs dlrm eval eager 1.4 % instead of 15.9 %, gcn eager / optlib 3.0 / 2.1 %

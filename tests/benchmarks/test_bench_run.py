@@ -184,12 +184,15 @@ def test_launcher_runs_the_benchmark_through_optlib_launch(tmp_path: Path) -> No
     assert "--launcher" in latency.command
 
 
-@pytest.mark.parametrize("flag, through_launcher", [([], True), (["--no-launcher"], False)])
-def test_the_suites_start_benchmarks_through_the_launcher_unless_told_not_to(
-        tmp_path: Path, flag: list[str], through_launcher: bool) -> None:
+@pytest.mark.parametrize("args, through_launcher", [
+    (["--suite", "ci"], True), (["--suite", "ci", "--no-launcher"], False), ([], True), (["--no-launcher"], False),
+])
+def test_benchmarks_start_through_the_launcher_unless_told_not_to(
+        tmp_path: Path, args: list[str], through_launcher: bool) -> None:
+    """A suite and a selection alike: a selection run by hand measures what the suite does."""
     out = tmp_path / "results.json"
-    proc = run_cli(["run", "--suite", "ci", "--models", "dlrm", "--modes", "eval", "--variants",
-                    "eager", "--cores", "0", "--tiny", "--quick", *flag, "--out", str(out)], tmp_path)
+    proc = run_cli(["run", *args, "--models", "dlrm", "--modes", "eval", "--variants",
+                    "eager", "--cores", "0", "--tiny", "--quick", "--out", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = load_results(out)
     latency = next(r for r in results.results if r.metric == "latency_p50")
