@@ -20,8 +20,8 @@ import sys
 import numpy as np
 import scipy
 
-from .ceiling import known_noise_recall
-from .evaluate import format_pct, format_table, methods, read_rows, score, select, series_from_rows
+from .ceiling import known_noise_bound
+from .evaluate import format_number, format_pct, format_table, methods, read_rows, score, select, series_from_rows
 from .model import DetectorConfig
 
 
@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = read_rows(args.file)
         series = select(series_from_rows(rows, args.file), args.split)
-        bound = known_noise_recall(
+        bound = known_noise_bound(
             (row for _, row in select(rows, args.split)),
-            z=config.z_confirm, max_lag=config.slow_max_lag, pre_window=config.pre_window,
+            z=config.z_confirm, max_lag=config.slow_max_lag, pre_window=config.pre_window, min_post=config.min_post,
         )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         ours["split"] = args.split
         ours["config"] = dataclasses.asdict(config)
         ours["baselines"] = results
-        ours["known_noise_bound"] = bound
+        ours["known_noise_bound"] = None if bound is None else dataclasses.asdict(bound)
         print(json.dumps(ours, indent=2))
         return 0
     total = sum(len(s.points) for s in series)
@@ -94,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     if bound is not None:
         print(
-            f"known-noise bound (each series' true noise, Gaussian, z >= {config.z_confirm:g} within "
-            f"{config.slow_max_lag} commits against <= {config.pre_window}): "
-            + "  ".join(f"R@{round(float(s) * 100)}% {format_pct(r)}" for s, r in bound.items())
+            f"known-noise bound (each series' true noise, Gaussian, z >= {config.z_confirm:g} after "
+            f"{config.min_post} to {config.slow_max_lag} points against <= {config.pre_window}): "
+            + "  ".join(f"R@{round(float(s) * 100)}% {format_pct(r)}" for s, r in bound.recall_by_size.items())
+            + f"  delay median {format_number(bound.delay_median)}, p90 {format_number(bound.delay_p90)}"
         )
     return 0
 

@@ -147,8 +147,8 @@ def format_table(results: dict[str, dict]) -> str:
             + [format_pct(by[str(s)]) for s in SIZES]
             + [
                 f"{r['false_alarms_per_1k']:.2f}",
-                _num(r["delay_median"]),
-                _num(r["delay_p90"]),
+                format_number(r["delay_median"]),
+                format_number(r["delay_p90"]),
                 f"{r['us_per_update']:.1f}",
                 f"{r['ms_per_series']:.1f}",
             ]
@@ -164,5 +164,5 @@ def format_pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
-def _num(x: float | None) -> str:
+def format_number(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"

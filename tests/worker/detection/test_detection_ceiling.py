@@ -1,4 +1,4 @@
-"""The known-noise bound: what a detector that knew each series' noise could find."""
+"""The known-noise bound: what a detector that knew each series' noise could find, and when."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from worker.detection.ceiling import findable, known_noise_recall
+from worker.detection.ceiling import findable, known_noise_bound, points_to_find
 from worker.detection.evaluate import read_rows, select
 
 
@@ -37,14 +37,31 @@ def test_recall_counts_the_points_each_change_has():
         row(0.05, [(50, 0.01)]),
         row(None, [(50, 0.2)]),  # no noise truth: left out
     ]
-    got = known_noise_recall(rows, z=5.0, max_lag=12, pre_window=40)
+    got = known_noise_bound(rows, z=5.0, max_lag=12, pre_window=40, min_post=1).recall_by_size
     assert got == {"0.01": 0.0, "0.02": None, "0.03": None, "0.05": 0.5, "0.1": 1.0, "0.2": None}
     # unmeasured commits are not points: the same 5 % step at 1 % noise with only its own
     # commit measured after it stands log(1.05) / (0.01 * sqrt(1 + 1/40)) = 4.8 errors out
     sparse = row(0.01, [(80, 0.05)], missing=tuple(range(81, 100)))
-    assert known_noise_recall([sparse], z=5.0, max_lag=12, pre_window=40)["0.05"] == 0.0
-    assert known_noise_recall([sparse], z=4.8, max_lag=12, pre_window=40)["0.05"] == 1.0
-    assert known_noise_recall([row(None, [(50, 0.2)])], z=5.0, max_lag=12, pre_window=40) is None
+    assert known_noise_bound([sparse], z=5.0, max_lag=12, pre_window=40, min_post=1).recall_by_size["0.05"] == 0.0
+    assert known_noise_bound([sparse], z=4.8, max_lag=12, pre_window=40, min_post=1).recall_by_size["0.05"] == 1.0
+    # a detector that needs three points at the new level cannot call it on one
+    assert known_noise_bound([sparse], z=4.8, max_lag=12, pre_window=40, min_post=3).recall_by_size["0.05"] == 0.0
+    assert known_noise_bound([row(None, [(50, 0.2)])], z=5.0, max_lag=12, pre_window=40, min_post=1) is None
+
+
+def test_the_delay_is_the_commit_of_the_first_point_that_finds_the_step():
+    # 3 % at 1 %: log(1.03) / (0.01 * sqrt(1/L + 1/40)) is 4.9 at L = 3 and 5.6 at L = 4
+    assert points_to_find(0.03, 0.01, 12, 40, z=5.0, min_post=1) == 4
+    # 5 % at 1 % stands 6.7 errors out at L = 2: the detector's min_post decides
+    assert points_to_find(0.05, 0.01, 12, 40, z=5.0, min_post=1) == 2
+    assert points_to_find(0.05, 0.01, 12, 40, z=5.0, min_post=3) == 3
+    assert points_to_find(0.03, 0.01, 3, 40, z=5.0, min_post=1) is None
+    # the 5 % change is found at its third point (delay 2); the 3 % one at its fourth
+    # measured point, commit 44 with commit 41 unmeasured (delay 4)
+    rows = [row(0.01, [(40, 0.05)]), row(0.01, [(40, 0.03)], missing=(41,))]
+    bound = known_noise_bound(rows, z=5.0, max_lag=12, pre_window=40, min_post=3)
+    assert bound.recall_by_size["0.05"] == 1.0 and bound.recall_by_size["0.03"] == 1.0
+    assert bound.delay_median == 3.0 and bound.delay_p90 == pytest.approx(3.8)
 
 
 def test_the_rows_are_read_once_with_line_numbers_and_split_like_the_series(tmp_path):
@@ -53,12 +70,13 @@ def test_the_rows_are_read_once_with_line_numbers_and_split_like_the_series(tmp_
     path.write_text(json.dumps(rows[0]) + "\n\n" + "\n".join(json.dumps(r) for r in rows[1:]) + "\n\n")
     read = read_rows(path)
     assert [lineno for lineno, _ in read] == [1, 3, 4]
-    assert known_noise_recall((r for _, r in select(read, "even")), z=5, max_lag=12, pre_window=40)["0.1"] == 1.0
-    assert known_noise_recall((r for _, r in select(read, "odd")), z=5, max_lag=12, pre_window=40) is None
+    even = known_noise_bound((r for _, r in select(read, "even")), z=5, max_lag=12, pre_window=40, min_post=3)
+    assert even.recall_by_size["0.1"] == 1.0
+    assert known_noise_bound((r for _, r in select(read, "odd")), z=5, max_lag=12, pre_window=40, min_post=3) is None
 
 
 def test_unreadable_noise_or_changes_name_the_series():
     bad = dict(row(0.01, [(50, 0.1)]), id="s-7")
     bad["noise"] = {"approx_cv_of_commit_median": "wide"}
     with pytest.raises(ValueError, match="series s-7"):
-        known_noise_recall([bad], z=5, max_lag=12, pre_window=40)
+        known_noise_bound([bad], z=5, max_lag=12, pre_window=40, min_post=3)

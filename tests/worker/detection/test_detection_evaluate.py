@@ -116,7 +116,9 @@ def test_evaluate_prints_the_known_noise_bound_where_the_file_has_the_truth(tmp_
     proc = run_cli("evaluate", str(data), "--only-ours")
     assert "known-noise bound" in proc.stdout and "R@20% 100.0" in proc.stdout, proc.stdout
     out = json.loads(run_cli("evaluate", str(data), "--json", "--only-ours").stdout)
-    assert out["known_noise_bound"]["0.2"] == 1.0 and out["known_noise_bound"]["0.01"] is None
+    bound = out["known_noise_bound"]
+    assert bound["recall_by_size"]["0.2"] == 1.0 and bound["recall_by_size"]["0.01"] is None
+    assert bound["delay_median"] is not None and "delay median" in proc.stdout
 
 
 def test_evaluate_rejects_a_file_that_is_not_json_or_whose_noise_is_unreadable(tmp_path, series):
