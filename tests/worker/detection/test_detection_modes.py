@@ -1,6 +1,7 @@
 """What the detector takes for a second host speed, and what it takes the noise to be right
 after a change: isolated spikes and a few scattered points are not a host speed, a host
-that stays at its other speed is; a young segment keeps the noise of the one before it."""
+that stays at its other speed is; a young segment keeps the noise of the one before it, but
+not a level that moved within that one."""
 
 from __future__ import annotations
 
@@ -96,3 +97,15 @@ def test_min_detectable_change_of_a_young_segment_is_that_of_the_series():
     # Once the segment has a full reference window of its own, its own noise counts.
     quiet = points([1.0] * 60 + [1.10] * 60, [0.01] * 60 + [0.0005] * 60)
     assert min_detectable_change(quiet, changes=["c60"]) < 0.2 * before
+
+
+def test_a_young_segment_does_not_take_a_long_stay_before_it_for_noise():
+    """The segment before the change spent 19 of its last 40 commits at the slow speed: its
+    spread around its median is that stay, not noise. The young segment after it borrows the
+    spread between neighbours instead (the series' 0.4 % ripple), so a step there needs no
+    more than after a segment of plain ripple."""
+    stay = points(with_visits([(20, 19)], n=60) + [1.10] * 14)
+    plain = points([1.0] * 60 + [1.10] * 14)
+    after_stay = min_detectable_change(stay, changes=["c60"])
+    after_plain = min_detectable_change(plain, changes=["c60"])
+    assert after_stay <= 1.5 * after_plain, (after_stay, after_plain)
