@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", default="default", choices=("default", "offline", "realtime"),
                      help="offline: all cores, large batch; realtime: batch 1, 4 cores per "
                           "instance")
-    run.add_argument("--launcher", action=argparse.BooleanOptionalAction, default=None,
+    run.add_argument("--launcher", action=argparse.BooleanOptionalAction, default=True,
                      help="start each benchmark through optlib.launch (jemalloc, passive OpenMP "
                           "waiting); default: on (--no-launcher: off)")
     run.add_argument("--side-by-side", action=argparse.BooleanOptionalAction, default=None,

@@ -53,7 +53,11 @@ class RunOptions:
     threads: int | None = None
     instances: int | None = None
     scenario: str = "default"
-    launcher: bool | None = None
+    # On for suites and selections alike, so that a selection run by hand measures what the
+    # platform's series measure: without it, eager DLRM training took 74-84 ms a step against
+    # 32-40 ms (glibc's malloc faulting pages in at every step) and optlib looked 2.4-2.9x
+    # faster than eager instead of 1.2-1.3x.
+    launcher: bool = True
     channels_last: bool = False
     tiny: bool = False
     batch_size: int | None = None
@@ -147,8 +151,8 @@ def reproduce_command(options: RunOptions, combo: Sequence[Any], batch: int,
         argv += ["--processes", str(options.processes)]
     if options.instances is not None:
         argv += ["--instances", str(options.instances)]
-    for flag, on in (("--launcher", options.launcher), ("--channels-last", options.channels_last),
-                     ("--tiny", options.tiny)):
+    argv.append("--launcher" if options.launcher else "--no-launcher")
+    for flag, on in (("--channels-last", options.channels_last), ("--tiny", options.tiny)):
         if on:
             argv.append(flag)
     return (*argv, "--out", "results.json")
@@ -332,14 +336,9 @@ def run(options: RunOptions, progress_stream: IO[str] | None = None,
         interactive: bool | None = None) -> ResultsFile:
     """Run every planned benchmark and return the results (not yet written)."""
     suite = get_suite(options.suite) if options.suite else None
-    # Unset switches take the suite's choice. Without a suite the launcher is on, as in both
-    # suites, so that a selection run by hand measures what the platform's series measure:
-    # without it, eager DLRM training took 74-84 ms a step against 32-40 ms (glibc's malloc
-    # faulting pages in at every step) and optlib looked 2.4-2.9x faster instead of 1.2-1.3x.
-    # Several sets per group ask for side by side timing.
-    defaults = {"launcher": suite.launcher if suite else True,
-                "side_by_side": options.side_by_side_sets > 1 or bool(suite and suite.side_by_side)}
-    options = replace(options, **{name: value for name, value in defaults.items() if getattr(options, name) is None})
+    # Unset, side by side timing is the suite's choice; several sets per group ask for it.
+    if options.side_by_side is None:
+        options = replace(options, side_by_side=options.side_by_side_sets > 1 or bool(suite and suite.side_by_side))
     policy = options.policy or (suite.policy if suite else TimingPolicy())
     timeout_s = options.timeout_s or (suite.timeout_s if suite else DEFAULT_TIMEOUT_S)
     processes = options.processes or 1

@@ -5,7 +5,7 @@ eager against optlib, plus a training case, at batch sizes small enough that eac
 budget holds hundreds of iterations (a stable median needs many samples more than a big
 batch). ``full`` is the whole supported matrix at the models' default batch sizes.
 
-Both start every benchmark through ``optlib.launch``, as a selection does (``--no-launcher``
+Every benchmark starts through ``optlib.launch``, in a suite or a selection (``--no-launcher``
 turns it off): a preloaded jemalloc that keeps freed pages, and passive OpenMP waiting, are
 how CPU inference and training are deployed, and they take the allocator's page faults out
 of the figures.
@@ -54,7 +54,6 @@ class Suite:
     entries: tuple[SuiteEntry, ...] | None
     policy: TimingPolicy
     timeout_s: float
-    launcher: bool = False
     side_by_side: bool = False
 
 
@@ -71,7 +70,6 @@ SUITES = {
                  *_pairs("dlrm", "train", 128)),
         policy=TimingPolicy(budget_s=4.0, min_iters=10, warmup_max_s=4.0),
         timeout_s=180.0,
-        launcher=True,
         side_by_side=True,
     ),
     "full": Suite(
@@ -80,7 +78,6 @@ SUITES = {
         entries=None,
         policy=TimingPolicy(budget_s=15.0, min_iters=20, warmup_max_s=20.0),
         timeout_s=1800.0,
-        launcher=True,
     ),
 }
 

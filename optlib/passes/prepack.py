@@ -41,21 +41,20 @@ class PrepackedConv2d(nn.Module):
         self.add_unary = "none"
         self._packed: torch.Tensor | None = None
 
-    def packed_weight(self, input_size: list[int]) -> torch.Tensor:
-        """The weight in oneDNN's layout for inputs of ``input_size`` (packed once, on the first
-        call; later sizes reuse it). Packed for no input size, oneDNN picks the blocked layout
-        of its own kernels, which its kernels for another input layout then reorder at every
-        call: on an AVX2 CPU, packed so, resnet18's channels-last convolutions ran 5x slower
-        than stock ``nn.Conv2d``."""
-        if self._packed is None:
-            with torch.no_grad():
-                self._packed = torch.ops.mkldnn._reorder_convolution_weight(
-                    self.weight.detach(), self.padding, self.stride, self.dilation, self.groups, input_size
-                )
+    def _pack(self, input_size: list[int]) -> torch.Tensor:
+        """The weight in oneDNN's layout for inputs of ``input_size``, kept for later calls
+        (inputs of other sizes reuse it). Packed for no input size, oneDNN picks the blocked
+        layout of its own kernels, which its kernels for another input layout then reorder at
+        every call: on an AVX2 CPU, packed so, resnet18's channels-last convolutions ran 5x
+        slower than stock ``nn.Conv2d``."""
+        with torch.no_grad():
+            self._packed = torch.ops.mkldnn._reorder_convolution_weight(
+                self.weight.detach(), self.padding, self.stride, self.dilation, self.groups, input_size
+            )
         return self._packed
 
     def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-        weight = self._packed if self._packed is not None else self.packed_weight(list(x.shape))
+        weight = self._packed if self._packed is not None else self._pack(list(x.shape))
         bias = None if self.bias is None else self.bias.detach()
         if other is None:
             return torch.ops.mkldnn._convolution_pointwise(

@@ -198,8 +198,9 @@ def test_benchmarks_start_through_the_launcher_unless_told_not_to(
     latency = next(r for r in results.results if r.metric == "latency_p50")
     assert results.environ["launcher"] is through_launcher
     assert latency.config["launcher"] is through_launcher
-    # The reproduce command says how it ran, whatever the suite's default.
+    # The reproduce command says how it ran, whatever the default.
     assert ("--launcher" in latency.command) is through_launcher
+    assert ("--no-launcher" in latency.command) is not through_launcher
 
 
 def test_side_by_side_variants_take_turns_on_the_same_core(tmp_path: Path) -> None:

@@ -100,8 +100,8 @@ def test_min_detectable_change_of_a_young_segment_is_that_of_the_series():
 
 
 def test_a_young_segment_does_not_take_a_long_stay_before_it_for_noise():
-    """The segment before the change spent 19 of its last 40 commits at the slow speed: its
-    spread around its median is that stay, not noise. The young segment after it borrows the
+    """The segment before the change spent 19 of the 38 commits it lends its scale from at
+    the slow speed: its spread around its median is that stay, not noise. The young segment after it borrows the
     spread between neighbours instead (the series' 0.4 % ripple), so a step there needs no
     more than after a segment of plain ripple."""
     stay = points(with_visits([(20, 19)], n=60) + [1.10] * 14)
