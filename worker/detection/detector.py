@@ -19,7 +19,15 @@ from typing import Sequence
 import numpy as np
 
 from .model import IMPROVEMENT, NO_CHANGE, REGRESSION, SUSPECT, DetectorConfig, Point, Verdict
-from .scan import Candidate, fold_two_speeds, min_detectable_shift, reference_sigma, scan
+from .scan import (
+    Candidate,
+    correlated_noise_inflation,
+    fold_two_speeds,
+    min_detectable_shift,
+    reference_sigma,
+    residual_memory,
+    scan,
+)
 
 
 def point_level(point: Point) -> float:
@@ -188,8 +196,8 @@ def min_detectable_change(
     later, where the series' noise is white) for this series' own noise (its last
     `config.pre_window` points since its last confirmed change, and while those are fewer,
     at least the noise of the segment before it; on a host with two speeds, the noise
-    within a speed). `math.inf` while the series has fewer than three points since that
-    change.
+    within a speed; widened where neighbouring levels move together). `math.inf` while the
+    series has fewer than three points since that change.
     """
     lags = (config.max_lag if lag is None else lag,)
     return min_detectable_changes(history, lags=lags, config=config, changes=changes)[0]
@@ -211,5 +219,8 @@ def min_detectable_changes(
     levels = np.array([point_level(p) for p in recent])
     # On a host with two speeds the folded test sees steps against the noise within a speed.
     folded = fold_two_speeds(levels, starts, config)
-    sigma = reference_sigma(levels if folded is None else folded, starts, len(recent), config)
+    measured = levels if folded is None else folded
+    sigma = reference_sigma(measured, starts, len(recent), config)
+    # Levels that move together carry less evidence each (see `scan.correlated_noise_inflation`).
+    sigma *= correlated_noise_inflation(residual_memory(measured, starts, len(recent)), sigma)
     return tuple(math.expm1(min_detectable_shift(sigma, config, lag=lag)) * 100.0 for lag in lags)

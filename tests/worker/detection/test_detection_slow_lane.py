@@ -78,9 +78,11 @@ def slide(seed: int, n: int = 200) -> list[Point]:
 def test_a_slide_does_not_pass_for_a_small_step(monkeypatch, seed):
     """Over thirty points a slow slide looks like a small step, and its reference can look
     white; its level moves between the first and second half of a side, which is what keeps
-    the slow lane quiet: without that check it raises an alert on this very series."""
+    the slow lane quiet: without that check (and the widening for correlated levels, which
+    the slide's residuals also ask for) it raises an alert on this very series."""
     assert alerts(slide(seed)) == {}
     monkeypatch.setattr(scan_module, "SLOW_LANE_STATIONARY_Z", math.inf)
+    monkeypatch.setattr(scan_module, "CORRELATION_MIN_POINTS", math.inf)
     assert alerts(slide(seed)) != {}
 
 
@@ -97,10 +99,12 @@ def wave(seed: int, n: int = 240) -> list[Point]:
 @pytest.mark.parametrize("seed", [1, 3, 4])
 def test_a_wave_does_not_pass_for_a_small_step(monkeypatch, seed):
     """Over thirty points a slow wave looks like a small step; its reference is not white
-    (neighbours alike), which is what keeps the slow lane quiet: without that check it
-    raises alerts on this very series."""
+    (neighbours alike), which is what keeps the slow lane quiet: without that check (and
+    the widening for correlated levels, which a wave also asks for) it raises alerts on
+    this very series."""
     assert alerts(wave(seed)) == {}
     monkeypatch.setattr(scan_module, "SLOW_LANE_AUTOCORRELATION_Z", math.inf)
+    monkeypatch.setattr(scan_module, "CORRELATION_MIN_POINTS", math.inf)
     assert alerts(wave(seed)) != {}
 
 
