@@ -137,7 +137,9 @@ def _series(rng: np.random.Generator, name: str, model: NoiseModel) -> dict:
             "cv_between_runs": cv_between,
             "cv_within_run": cv_within,
             # The median of k > 1 samples has about pi/2 times the variance of their mean.
-            "approx_cv_of_commit_median": math.sqrt(cv_between**2 + cv_within**2 * (1.0 if k == 1 else math.pi / 2) / k),
+            "approx_cv_of_commit_median": math.sqrt(
+                cv_between**2 + cv_within**2 * (1.0 if k == 1 else math.pi / 2) / k
+            ),
             "p_run_outlier": p_run,
             "p_sample_outlier": p_sample,
             "outlier_size_rel": list(model.outlier_size),
@@ -153,8 +155,8 @@ def _changes(rng: np.random.Generator, n: int, lower_is_better: bool, model: Noi
     """True steps at least `min_gap` commits from each other and from both ends: as many
     as drawn, or as many as fit."""
     wanted = int(rng.choice(len(model.change_counts), p=model.change_counts))
-    # Draw positions in the room left after reserving the gaps, then add the gaps back:
-    # every placement that respects the gaps is equally likely.
+    # Draw positions in the room left after reserving the gaps, then add the gaps back, so
+    # that every change keeps its distance from the next and from both ends.
     count = min(wanted, (n - 1) // model.min_gap - 1)
     room = n - 1 - (count + 1) * model.min_gap
     if count <= 0 or room < 0:

@@ -31,7 +31,10 @@ def ar1_series(seed: int, step: tuple[int, float] | None = None, n: int = 300) -
     levels = ar1_levels(rng, n, 0.7, 0.01)
     if step is not None:
         levels[step[0] :] += math.log1p(step[1])
-    return [Point(f"c{i}", [100.0 * math.exp(lv + rng.normal(0.0, 0.001)) for _ in range(3)]) for i, lv in enumerate(levels)]
+    return [
+        Point(f"c{i}", [100.0 * math.exp(lv + rng.normal(0.0, 0.001)) for _ in range(3)])
+        for i, lv in enumerate(levels)
+    ]
 
 
 def test_white_noise_is_not_widened_and_correlated_noise_is():
