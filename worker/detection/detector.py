@@ -219,8 +219,8 @@ def min_detectable_changes(
     levels = np.array([point_level(p) for p in recent])
     # On a host with two speeds the folded test sees steps against the noise within a speed.
     folded = fold_two_speeds(levels, starts, config)
-    measured = levels if folded is None else folded
-    sigma = reference_sigma(measured, starts, len(recent), config)
+    tested = levels if folded is None else folded
+    sigma = reference_sigma(tested, starts, len(recent), config)
     # Levels that move together carry less evidence each (see `scan.correlated_noise_inflation`).
-    sigma *= correlated_noise_inflation(residual_memory(measured, starts, len(recent)), sigma)
+    sigma *= correlated_noise_inflation(residual_memory(tested, starts, len(recent)), sigma)
     return tuple(math.expm1(min_detectable_shift(sigma, config, lag=lag)) * 100.0 for lag in lags)
