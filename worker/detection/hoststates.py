@@ -51,6 +51,8 @@ MIN_POINTS = 20
 # Largest chance per commit of entering or of leaving the other speed: the counts of a
 # short memory are noisy, and a chain that switches at every commit is no host state.
 MAX_RATE = 0.9
+# Median of |N(0, 2 s^2)| is 0.6745 * sqrt(2) s: the noise scale from consecutive differences.
+_DIFF_MAD_TO_SIGMA = 1.0 / (0.6745 * math.sqrt(2.0))
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -82,8 +84,8 @@ def fit_host_states(memory: np.ndarray, offset: float, floor: float) -> HostStat
     n = memory.size
     if n < MIN_POINTS or offset == 0.0:
         return None
-    diffs = np.abs(np.diff(memory))
-    sigma = max(float(np.median(diffs)) / (0.6745 * math.sqrt(2.0)), floor)
+    # Consecutive differences start the noise within a speed: a hop moves few of them.
+    sigma = max(_DIFF_MAD_TO_SIGMA * float(np.median(np.abs(np.diff(memory)))), floor)
     means = np.array([0.0, offset])
     weights = np.array([0.9, 0.1])
     floor_density = OUTLIER_SHARE / OUTLIER_RANGE

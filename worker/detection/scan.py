@@ -54,8 +54,10 @@ Why these choices:
   second speed, a small model of the host (`hoststates.py`: the other speed's offset, the
   noise within a speed, the chances per commit of going there and of coming back) scores
   the new points under the host alone and under a change of both speeds, and a step is
-  believed only where the change explains them better by the margin `z_confirm` asks
-  (`HOST_EVIDENCE_OVERRIDE`).
+  believed only where the change explains them better by the margin `z_confirm` asks.
+  Where the counts above took the new level for a host speed, a change that explains the
+  points far better than the host (`HOST_EVIDENCE_OVERRIDE` times that margin) is
+  believed all the same.
 - A level that held for less than `transient_max` commits and went back to where it was is
   a transient host state; the detector reports it as such (the earlier change withdrawn)
   rather than as a second change.
@@ -85,7 +87,6 @@ import numpy as np
 from .hoststates import change_evidence, fit_host_states
 from .model import DetectorConfig
 from .speeds import speed_levels, two_speeds
-
 
 # MAD of N(0, s^2) is 0.6745 s; median of |N(0, 2 s^2)| is 0.6745 * sqrt(2) s.
 _MAD_TO_SIGMA = 1.0 / 0.6745
@@ -455,7 +456,8 @@ def _scan_levels(
         host = fit_host_states(memory, shift, math.log1p(config.noise_floor_pct / 100.0))
         if host is not None:
             measured = levels[seg:] if memory_levels is None else memory_levels[seg:]
-            evidence = change_evidence(host, measured[max(0, split - config.pre_window) : split], measured[split:], shift)
+            reference = measured[max(0, split - config.pre_window) : split]
+            evidence = change_evidence(host, reference, measured[split:], shift)
             confirmed = evidence >= (1.0 if confirmed else HOST_EVIDENCE_OVERRIDE) * config.z_confirm**2
     returns = confirmed and _returns_to_previous(levels, starts, post, sigma, config)
     return Candidate(lag=lag, shift=shift, z=best_z, sigma=sigma, confirmed=confirmed, returns=returns)
