@@ -1,7 +1,8 @@
 """The slow lane: a step of about one noise-sigma, which `max_lag` points cannot show, is
 confirmed once up to `slow_max_lag` points hold it, at its own commit, early in a series
 too, and so is a larger one the fast lane missed by chance; a wave, whose reference is not
-white noise, and a slide, whose level moves within itself, are left alone."""
+white noise, and a slide, whose level moves within itself and which fits a straight line
+about as well as a step, are left alone."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import worker.detection.scan as scan_module
 from tests.worker.detection.streams import alerts
 from worker.detection import DetectorConfig, Point, min_detectable_change
-from worker.detection.scan import lag_one_autocorrelation, looks_white
+from worker.detection.scan import lag_one_autocorrelation, looks_white, step_over_line
 
 NO_SLOW_LANE = DetectorConfig(slow_max_lag=DetectorConfig().max_lag)
 
@@ -79,10 +80,12 @@ def test_a_slide_does_not_pass_for_a_small_step(monkeypatch, seed):
     """Over thirty points a slow slide looks like a small step, and its reference can look
     white; its level moves between the first and second half of a side, which is what keeps
     the slow lane quiet: without that check (and the widening for correlated levels, which
-    the slide's residuals also ask for) it raises an alert on this very series."""
+    the slide's residuals also ask for, and the check that a step fits better than a line)
+    it raises an alert on this very series."""
     assert alerts(slide(seed)) == {}
     monkeypatch.setattr(scan_module, "SLOW_LANE_STATIONARY_Z", math.inf)
     monkeypatch.setattr(scan_module, "CORRELATION_MIN_POINTS", math.inf)
+    monkeypatch.setattr(scan_module, "SLOW_LANE_LINE_MARGIN", -math.inf)
     assert alerts(slide(seed)) != {}
 
 
@@ -101,13 +104,42 @@ def test_a_wave_does_not_pass_for_a_small_step(monkeypatch, seed):
     """Over thirty points a slow wave looks like a small step; its reference is not white
     (neighbours alike), which is what keeps the slow lane quiet: without that check (and
     the widening for correlated levels, which a wave also asks for, and the host model,
-    which may take a wave's crests for a second speed) it raises alerts on this very
-    series."""
+    which may take a wave's crests for a second speed, and the check that a step fits
+    better than a line) it raises alerts on this very series."""
     assert alerts(wave(seed)) == {}
     monkeypatch.setattr(scan_module, "SLOW_LANE_AUTOCORRELATION_Z", math.inf)
     monkeypatch.setattr(scan_module, "CORRELATION_MIN_POINTS", math.inf)
     monkeypatch.setattr(scan_module, "fit_host_states", lambda *args: None)
+    monkeypatch.setattr(scan_module, "SLOW_LANE_LINE_MARGIN", -math.inf)
     assert alerts(wave(seed)) != {}
+
+
+@pytest.mark.parametrize("seed", [7, 24, 35])
+def test_a_slide_fits_a_line_better_than_a_step(monkeypatch, seed):
+    """Over the seventy points the slow lane looks at, a slide is a line: with every other
+    guard against it switched off, the check that a step fits better than a straight line
+    alone keeps these series quiet."""
+    for name in ("SLOW_LANE_STATIONARY_Z", "SLOW_LANE_AUTOCORRELATION_Z", "CORRELATION_MIN_POINTS"):
+        monkeypatch.setattr(scan_module, name, math.inf)
+    monkeypatch.setattr(scan_module, "fit_host_states", lambda *args: None)
+    assert alerts(slide(seed)) == {}
+    monkeypatch.setattr(scan_module, "SLOW_LANE_LINE_MARGIN", -math.inf)
+    assert alerts(slide(seed)) != {}
+
+
+def test_a_step_fits_better_than_a_line_and_a_ramp_does_not():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 0.01, 70)
+    step = noise + np.where(np.arange(70) >= 40, 0.015, 0.0)
+    ramp = noise + np.linspace(0.0, 0.03, 70)
+    # A step of 1.5 sigmas, 40 points before it and 30 after: the step gains about 1.5^2 *
+    # 40 * 30 / 70 = 39 sigma^2 over a flat level, a line about three quarters of that.
+    assert step_over_line(step, 40, 0.01) > scan_module.SLOW_LANE_LINE_MARGIN
+    assert step_over_line(ramp, 40, 0.01) < 0.0
+    # One spiked run does not make a ramp a step.
+    spiked = ramp.copy()
+    spiked[45] += 0.3
+    assert step_over_line(spiked, 40, 0.01) < scan_module.SLOW_LANE_LINE_MARGIN
 
 
 def test_lag_one_autocorrelation_tells_white_noise_from_a_walk():
