@@ -102,3 +102,19 @@ def test_long_stays_of_a_host_raise_far_fewer_false_alarms_and_a_step_is_still_f
     counted = sum(len(alerts(host_series(seed))) for seed in seeds)
     assert found >= 18
     assert counted >= 10 and modelled <= counted / 3, (modelled, counted)
+
+
+def test_a_noiseless_host_that_hops_on_a_pattern_is_modelled_and_a_step_found():
+    """Identical samples at every commit (the noise is the floor) on a host 5 % slower two
+    commits in seven: the model fits without dividing by a zero noise, no hop is an alert,
+    and a 10 % step is found at its commit."""
+    pattern = np.where(np.arange(60) % 7 < 2, math.log1p(0.05), 0.0)
+    host = fit_host_states(pattern - np.median(pattern), 0.05, FLOOR)
+    assert host is not None and host.sigma == pytest.approx(FLOOR)
+    assert host.gap == pytest.approx(math.log1p(0.05), rel=0.05)
+    points = []
+    for i in range(200):
+        value = 100.0 * (1.1 if i >= 120 else 1.0) * (1.05 if i % 7 in (3, 4) else 1.0)
+        points.append(Point(f"c{i}", [value] * 3))
+    assert list(alerts(points)) == ["c120"]
+    assert fit_host_states(np.zeros(50), 0.05, FLOOR) is None
