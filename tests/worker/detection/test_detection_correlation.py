@@ -51,6 +51,9 @@ def test_white_noise_is_not_widened_and_correlated_noise_is():
 
 
 def test_correlated_noise_raises_far_fewer_false_alarms_and_a_clear_step_is_still_found(monkeypatch):
+    # The host model also takes some of these alarms (it may read an AR(1) series' long
+    # excursions as a second speed): switched off, the widening is seen alone.
+    monkeypatch.setattr(scan_module, "fit_host_states", lambda *args: None)
     seeds = range(20)
     widened = sum(len(alerts(ar1_series(seed))) for seed in seeds)
     for seed in seeds:
