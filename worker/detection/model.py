@@ -135,6 +135,11 @@ class DetectorConfig:
     noise_floor_pct: float = 0.05
     confirm_alpha: float = 0.01
 
+    @property
+    def noise_floor(self) -> float:
+        """`noise_floor_pct` as a log-level scale, the unit every noise estimate is in."""
+        return math.log1p(self.noise_floor_pct / 100.0)
+
     def __post_init__(self) -> None:
         for name in (
             "window", "pre_window", "max_lag", "slow_max_lag", "warmup", "min_pre", "min_post", "mode_min_points",

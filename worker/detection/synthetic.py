@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAGNITUDES = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+from .scoring import SIZES
+
 DRIFT_KINDS = ("none", "linear", "random_walk", "sinusoid")
 
 
@@ -164,7 +165,7 @@ def _changes(rng: np.random.Generator, n: int, lower_is_better: bool, model: Noi
     offsets = np.sort(rng.integers(0, room + 1, count))
     out = []
     for j, offset in enumerate(offsets):
-        magnitude = float(rng.choice(MAGNITUDES))
+        magnitude = float(rng.choice(SIZES))
         regression = bool(rng.random() < model.p_regression)
         # A regression makes a latency larger and a throughput smaller.
         rel = magnitude if regression == lower_is_better else -magnitude

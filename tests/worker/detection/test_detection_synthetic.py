@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from worker.detection.evaluate import read_rows, series_from_rows
-from worker.detection.synthetic import MAGNITUDES, NoiseModel, generate
+from worker.detection.scoring import SIZES
+from worker.detection.synthetic import NoiseModel, generate
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -39,7 +40,7 @@ def test_rows_follow_the_file_format_and_the_stated_model():
         assert indices == sorted(indices)
         assert all(b - a >= model.min_gap for a, b in zip([0] + indices, indices + [n - 1]))
         for c in row["changes"]:
-            assert c["magnitude"] in MAGNITUDES and abs(c["rel_change"]) == c["magnitude"]
+            assert c["magnitude"] in SIZES and abs(c["rel_change"]) == c["magnitude"]
             # A regression is a larger latency or a smaller throughput.
             larger = c["rel_change"] > 0
             assert (c["direction"] == "regression") == (larger == row["lower_is_better"])
@@ -49,7 +50,7 @@ def test_rows_follow_the_file_format_and_the_stated_model():
     assert 0.15 <= np.mean([r["noise"]["bimodal"]["enabled"] for r in rows]) <= 0.35
     assert 0.2 <= np.mean([r["noise"]["drift"]["kind"] != "none" for r in rows]) <= 0.5
     changes = [c for r in rows for c in r["changes"]]
-    assert set(c["magnitude"] for c in changes) == set(MAGNITUDES)
+    assert set(c["magnitude"] for c in changes) == set(SIZES)
     assert 0.5 <= np.mean([c["direction"] == "regression" for c in changes]) <= 0.7
     assert len(series_from_rows(enumerate(rows, 1), "generated")) == 200
 
