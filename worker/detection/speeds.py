@@ -92,7 +92,10 @@ def two_speeds(reference: np.ndarray, floor: float) -> TwoSpeeds | None:
     # and half would otherwise swap its usual speed between windows, and the folded levels
     # would jump by the gap.
     speeds = TwoSpeeds(lower=c_low, offset=c_high - c_low, sigma=sigma)
-    at_other = np.abs(reference - c_high) < np.abs(reference - c_low)
+    # The speed with fewer points is the host's other speed, below or above the usual one
+    # (spikes on the slow side must not make the usual speed count as visits to a second).
+    at_upper = np.abs(reference - c_high) < np.abs(reference - c_low)
+    at_other = at_upper if 2 * np.count_nonzero(at_upper) <= n else ~at_upper
     if np.count_nonzero(at_other) < least:
         return None
     visits = int(np.count_nonzero(np.diff(np.concatenate(([0], at_other.astype(np.int8)))) == 1))

@@ -43,8 +43,9 @@ def test_two_speeds_that_take_turns_are_found_with_their_gap_and_inner_noise():
         np.concatenate((np.zeros(20), np.full(20, 0.06))) + np.random.default_rng(3).normal(0, 0.003, 40),  # a step
         np.linspace(0.0, 0.06, 40),  # a drift
         np.where(np.isin(np.arange(40), [5, 17, 30]), 0.3, 0.0) + np.random.default_rng(4).normal(0, 0.003, 40),
+        np.where(np.isin(np.arange(40), [5, 17, 30]), -0.3, 0.0) + np.random.default_rng(4).normal(0, 0.003, 40),
     ],
-    ids=["noise", "one-block-each", "drift", "three-spikes"],
+    ids=["noise", "one-block-each", "drift", "three-spikes", "three-dips"],
 )
 def test_no_two_speeds_where_the_levels_do_not_take_turns(levels):
     assert two_speeds(levels, FLOOR) is None
