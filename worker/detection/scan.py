@@ -28,17 +28,19 @@ Why these choices:
   points hold the new level (two whole-run spikes in a row are not a step), the newest
   point still holds it, it also stands against the last few reference points alone (a
   drift or a wave has already moved those, a step has not), and the new level is not an
-  offset the series has already
-  visited: a host that hops to a slower speed now and then leaves that offset in the
-  residuals of its past points (the "mode memory"), one-sided, where plain noise and drift
-  are two-sided. An offset is a host speed only when the host stays there: a few
-  scattered points (under `MODE_MIN_SHARE` of the memory) are heavy tails or drift, and
-  visits that each lasted a single commit are spikes, which a level held for twice
-  `min_post` points outlasts.
+  offset the series has already visited: a host that hops to a slower speed now and then
+  leaves that offset in the residuals of its past points up to the candidate's split (the
+  "mode memory"; a stay just before the candidate is the best witness of a host speed),
+  one-sided, where plain noise and drift are two-sided. An offset is a host speed only
+  when the host stays there: a few scattered points (under `MODE_MIN_SHARE` of the
+  memory) are heavy tails or drift, and visits that each lasted a single commit are
+  spikes, which a level held for twice `min_post` points outlasts.
 - A host that hops shows itself in ways a code change does not: a point after a clear step
   back at the old level; a return to the usual level from an offset whose mirror the
-  memory knows; a new level the series' outliers already reached (which must then hold
-  longer); and a "new level" that keeps moving the way it moved (a wave, a drift).
+  memory knows; a new level the series' outliers already reached, where they stayed two
+  commits or landed at it (which must then hold longer; single whole-run spikes of
+  scattered sizes do not ask for that); and a "new level" that keeps moving the way it
+  moved (a wave, a drift).
 - A host that spends a third or half of its time at its other speed leaves a reference
   that is a mixture of both: its robust level lies between them, and a stay at either
   speed is an offset the mode memory has not seen. So where the memory (its residuals
@@ -483,18 +485,28 @@ def _scan_levels(
         and not _still_moving(post, shift, sigma, config)
     )
     if confirmed:
+        measured = levels if memory_levels is None else memory_levels
         back_to_usual = abs(post_level - median(cur[:split])) <= config.mode_band * sigma
         confirmed = (
-            not _known_mode(memory, shift, sigma, config, lag=lag, back_to_usual=back_to_usual)
+            # Every reference point of this candidate counts as the host's past here, up to
+            # its split: a stay at the other speed just before it is the best witness.
+            not _known_mode(
+                residual_memory(measured, starts, seg + split),
+                shift,
+                sigma,
+                config,
+                lag=lag,
+                back_to_usual=back_to_usual,
+            )
             and (lag >= 2 * config.min_post or not _reached_before(memory, shift, sigma, config))
             # Folded levels have no second speed left to stay at.
             and (memory_levels is not None or not _at_a_host_speed(memory, pre, post_level, sigma, config))
         )
         host = fit_host_states(memory, shift, config.noise_floor)
         if host is not None:
-            measured = levels[seg:] if memory_levels is None else memory_levels[seg:]
-            reference = measured[max(0, split - config.pre_window) : split]
-            evidence = change_evidence(host, reference, measured[split:], shift)
+            segment = measured[seg:]
+            reference = segment[max(0, split - config.pre_window) : split]
+            evidence = change_evidence(host, reference, segment[split:], shift)
             confirmed = evidence >= (1.0 if confirmed else HOST_EVIDENCE_OVERRIDE) * config.z_confirm**2
     returns = confirmed and _returns_to_previous(levels, starts, post, sigma, config)
     return Candidate(lag=lag, shift=shift, z=best_z, sigma=sigma, confirmed=confirmed, returns=returns)
@@ -613,12 +625,21 @@ def _run_lengths(flags: np.ndarray) -> np.ndarray:
 def _reached_before(memory: np.ndarray, shift: float, sigma: float, config: DetectorConfig) -> bool:
     """Past points of the series already went this far in this direction (outlier runs, a
     second host speed too scattered to form a mode): a step there must hold twice
-    `min_post` points before the stream alone believes it, longer than such visits last."""
+    `min_post` points before the stream alone believes it, longer than such visits last.
+
+    Whole-run spikes alone do not ask for that: each lasts one commit and their sizes
+    scatter, so none lands at the new offset, and a level held for `min_post` commits is
+    no spike. Past points that stayed out for two commits or more, or that sat at this
+    very offset, may be a second speed, and do.
+    """
     band = config.mode_band * sigma
     if abs(shift) - band < SEPARATED_SIGMAS * sigma:
         return False
-    beyond = memory * math.copysign(1.0, shift) >= abs(shift) - band
-    return int(np.count_nonzero(beyond)) >= config.mode_min_points
+    side = memory * math.copysign(1.0, shift)
+    if int(np.count_nonzero(side >= abs(shift) - band)) < config.mode_min_points:
+        return False
+    stays = _run_lengths(side > abs(shift) / 2.0)
+    return int(stays.max()) > 1 or bool(np.any(np.abs(memory - shift) <= band))
 
 
 def _still_moving(post: np.ndarray, shift: float, sigma: float, config: DetectorConfig) -> bool:

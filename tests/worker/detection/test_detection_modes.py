@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import worker.detection.scan as scan_module
 from tests.worker.detection.streams import alerts
 from worker.detection import DetectorConfig, Point, min_detectable_change
@@ -41,6 +43,31 @@ def test_isolated_spikes_at_the_new_level_do_not_hide_a_held_step():
     found = alerts(points(with_visits(spikes) + [SLOW] * 24), config)
     assert list(found) == ["c120"]
     assert 2 * config.min_post - 1 <= found["c120"] - 120 <= config.max_lag
+
+
+def test_spikes_of_scattered_sizes_far_beyond_a_step_do_not_delay_it():
+    """Five whole-run spikes 25-45 % slow, each a single commit: none landed at a 6 % step,
+    so the step is confirmed as soon as it has held `min_post` points, not twice that."""
+    config = DetectorConfig()
+    levels = [1.0] * 120
+    for index, size in zip((15, 35, 55, 75, 95), (1.25, 1.40, 1.30, 1.45, 1.35)):
+        levels[index] = size
+    found = alerts(points(levels + [SLOW] * 24), config)
+    assert found == {"c120": 120 + config.min_post - 1}
+
+
+def test_a_stay_just_before_the_candidates_teaches_the_mode_memory():
+    """The mode memory reads every reference point of a candidate, up to its split: a host
+    that stayed three commits at its other speed shortly before (inside the newest
+    `max_lag` points, where the candidates start) is seen when it goes there again."""
+    config = DetectorConfig()
+    ripple = 0.002 * np.sin(1.7 * np.arange(63))
+    stay = np.zeros(63)
+    stay[60:] = math.log(SLOW)
+    assert scan_module.scan(ripple + stay, config).confirmed
+    stay[50:53] = math.log(SLOW)
+    cand = scan_module.scan(ripple + stay, config)
+    assert cand is not None and cand.lag == 3 and not cand.confirmed
 
 
 def test_spikes_near_the_noise_still_keep_a_short_burst_quiet():

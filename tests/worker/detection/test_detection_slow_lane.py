@@ -103,13 +103,14 @@ def wave(seed: int, n: int = 240) -> list[Point]:
 def test_a_wave_does_not_pass_for_a_small_step(monkeypatch, seed):
     """Over thirty points a slow wave looks like a small step; its reference is not white
     (neighbours alike), which is what keeps the slow lane quiet: without that check (and
-    the widening for correlated levels, which a wave also asks for, and the host model,
-    which may take a wave's crests for a second speed, and the check that a step fits
-    better than a line) it raises alerts on this very series."""
+    the widening for correlated levels, which a wave also asks for, and the host model and
+    the mode memory, which may take a wave's crests for a second speed, and the check that
+    a step fits better than a line) it raises alerts on this very series."""
     assert alerts(wave(seed)) == {}
     monkeypatch.setattr(scan_module, "SLOW_LANE_AUTOCORRELATION_Z", math.inf)
     monkeypatch.setattr(scan_module, "CORRELATION_MIN_POINTS", math.inf)
     monkeypatch.setattr(scan_module, "fit_host_states", lambda *args: None)
+    monkeypatch.setattr(scan_module, "_known_mode", lambda *args, **kwargs: False)
     monkeypatch.setattr(scan_module, "SLOW_LANE_LINE_MARGIN", -math.inf)
     assert alerts(wave(seed)) != {}
 
