@@ -109,7 +109,8 @@ class DetectorConfig:
         show (on a noisy series, a 5 % change can be one noise-sigma) is confirmed once up
         to `slow_max_lag` points hold it, at the same `z_confirm`, against at least
         `scan.SLOW_LANE_MIN_REFERENCE` (up to `pre_window`) points of reference whose
-        consecutive points are uncorrelated (no drift, no host hopping), where neither
+        consecutive points are uncorrelated (no drift; a host that stays at each of two
+        speeds only where the reference folded onto one speed is), where neither
         side's level moved within itself (`scan.SLOW_LANE_STATIONARY_Z`); `slow_local_z`
         replaces `local_z` there, since the last `min_pre` reference points alone cannot
         carry such a step. Equal to `max_lag`: no slow lane.

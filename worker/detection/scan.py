@@ -74,10 +74,14 @@ Why these choices:
   points, and over thirty points any of them looks like a small step; a step between two
   levels of plain noise does neither. Nor does it fit the reference and the new level
   together about as well as a straight line does, as the flank of a wave or a drift does
-  (`SLOW_LANE_LINE_MARGIN`). The same lane also finds a step the fast test
-  missed by chance (a z-score just under `z_confirm` within `max_lag` points). The price
-  is delay: these alerts come 13 to 30 points after the change (placed at the right
-  commit all the same).
+  (`SLOW_LANE_LINE_MARGIN`). A host that stays a while at each of two speeds is the one
+  reference that may be correlated all the same: where the series' past shows such a host
+  (`hoststates`), the reference folded onto one of its speeds is white (a wave folded by a
+  gap stays a wave), and the host model prefers the step by the margin `z_confirm` asks,
+  the stays are the host's and the step is believed. The same lane also finds a step the
+  fast test missed by chance (a z-score just under `z_confirm` within `max_lag` points).
+  The price is delay: these alerts come 13 to 30 points after the change (placed at the
+  right commit all the same).
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ import numpy as np
 
 from .hoststates import change_evidence, fit_host_states
 from .model import DetectorConfig
-from .speeds import speed_levels, two_speeds
+from .speeds import TwoSpeeds, speed_levels, two_speeds
 
 # MAD of N(0, s^2) is 0.6745 s; median of |N(0, 2 s^2)| is 0.6745 * sqrt(2) s.
 _MAD_TO_SIGMA = 1.0 / 0.6745
@@ -357,7 +361,8 @@ def _scan_slow_lane(levels: np.ndarray, config: DetectorConfig, starts: list[int
     if split - seg < SLOW_LANE_MIN_REFERENCE:
         return None
     reference = levels[max(seg, split - 2 * config.pre_window) : split]
-    if not looks_white(reference, cand.sigma):
+    white = looks_white(reference, cand.sigma)
+    if not (white or _white_within_speeds(levels, starts, reference, cand, config)):
         return None
     if any(abs(halves_z(side, cand.sigma)) >= SLOW_LANE_STATIONARY_Z for side in (reference, levels[split:])):
         return None
@@ -365,6 +370,27 @@ def _scan_slow_lane(levels: np.ndarray, config: DetectorConfig, starts: list[int
     if step_over_line(levels[start:], split - start, cand.sigma) < SLOW_LANE_LINE_MARGIN:
         return None
     return cand
+
+
+def _white_within_speeds(
+    levels: np.ndarray, starts: list[int], reference: np.ndarray, cand: Candidate, config: DetectorConfig
+) -> bool:
+    """The slow lane's `reference` (the points just before the candidate's split) has
+    neighbours alike because a host with two speeds stays a while at each, not because of a
+    drift or a wave: the series' past up to the split shows such a host (`hoststates`), the
+    reference folded onto one of its speeds is white, and the host explains the points
+    after the split worse than the step does, by the margin `z_confirm` asks. A wave folded
+    by a gap stays a wave."""
+    split = levels.size - cand.lag
+    host = fit_host_states(residual_memory(levels, starts, split), cand.shift, config.noise_floor)
+    if host is None:
+        return False
+    lower, _ = speed_levels(reference, abs(host.gap))
+    folded = TwoSpeeds(lower=lower, offset=abs(host.gap), sigma=host.sigma).fold(reference)
+    if not looks_white(folded, host.sigma):
+        return False
+    recent = reference[-config.pre_window :]
+    return change_evidence(host, recent, levels[split:], cand.shift) >= config.z_confirm**2
 
 
 def step_over_line(window: np.ndarray, split: int, sigma: float) -> float:

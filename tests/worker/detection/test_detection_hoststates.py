@@ -10,25 +10,12 @@ import numpy as np
 import pytest
 
 import worker.detection.scan as scan_module
-from tests.worker.detection.streams import alerts
+from tests.worker.detection.streams import alerts, host_levels
 from worker.detection import DetectorConfig, Point
 from worker.detection.hoststates import MIN_POINTS, HostStates, change_evidence, fit_host_states
 
 FLOOR = DetectorConfig().noise_floor
 Z2 = DetectorConfig().z_confirm ** 2  # the margin the detector asks of the evidence
-
-
-def host_levels(
-    rng: np.random.Generator, n: int, *, gap: float, p_enter: float, p_exit: float, sd: float
-) -> np.ndarray:
-    """Log levels of a host that goes to a speed `gap` slower with chance `p_enter` per
-    commit and comes back with chance `p_exit`, with `sd` of noise within a speed."""
-    slow = np.zeros(n, dtype=bool)
-    state = False
-    for i in range(n):
-        state = rng.random() >= p_exit if state else rng.random() < p_enter
-        slow[i] = state
-    return rng.normal(0.0, sd, n) + np.where(slow, math.log1p(gap), 0.0)
 
 
 @pytest.mark.parametrize("seed", range(5))

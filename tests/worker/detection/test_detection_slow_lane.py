@@ -1,8 +1,9 @@
 """The slow lane: a step of about one noise-sigma, which `max_lag` points cannot show, is
 confirmed once up to `slow_max_lag` points hold it, at its own commit, early in a series
-too, and so is a larger one the fast lane missed by chance; a wave, whose reference is not
-white noise, and a slide, whose level moves within itself and which fits a straight line
-about as well as a step, are left alone."""
+too, and so is a larger one the fast lane missed by chance, and one on a host whose stays
+at two speeds make neighbours alike; a wave, whose reference is not white noise (nor once
+folded onto one speed), and a slide, whose level moves within itself and which fits a
+straight line about as well as a step, are left alone."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import worker.detection.scan as scan_module
-from tests.worker.detection.streams import alerts
+from tests.worker.detection.streams import alerts, host_levels
 from worker.detection import DetectorConfig, Point, min_detectable_change
 from worker.detection.scan import lag_one_autocorrelation, looks_white, step_over_line
 
@@ -170,6 +171,56 @@ def test_white_noise_looks_white_as_often_over_25_points_as_over_80():
     assert short > 0.8 and long > 0.8
     assert abs(short - long) < 0.05
     assert share_white(25, walk=True) < 0.2 and share_white(80, walk=True) < 0.05
+
+
+def as_points(levels: np.ndarray) -> list[Point]:
+    return [Point(f"c{i}", [100.0 * math.exp(level)]) for i, level in enumerate(levels)]
+
+
+def test_a_step_on_a_host_that_stays_at_two_speeds_is_found_by_the_slow_lane(monkeypatch):
+    """A host 5 % slower about a third of the time in stays of about seven commits, with 2 %
+    of noise within a speed: its reference is not white (neighbours alike while it stays),
+    yet folded onto one speed it is, and the host model weighs the stays. An 8 % step is
+    found at its commit on more of these hosts than where only white references are
+    believed, and the same hosts without a step raise no more alerts."""
+    hosts = [
+        host_levels(np.random.default_rng(seed), 200, gap=0.05, p_enter=0.06, p_exit=0.15, sd=0.02)
+        for seed in range(20)
+    ]
+    step = np.where(np.arange(200) >= 120, math.log1p(0.08), 0.0)
+
+    def tally() -> tuple[int, int]:
+        found = sum("c120" in alerts(as_points(levels + step)) for levels in hosts)
+        false_alarms = sum(len(alerts(as_points(levels))) for levels in hosts)
+        return found, false_alarms
+
+    found, false_alarms = tally()
+    monkeypatch.setattr(scan_module, "_white_within_speeds", lambda *args: False)
+    found_white_only, false_alarms_white_only = tally()
+    assert found >= found_white_only + 3, (found, found_white_only)
+    assert false_alarms <= false_alarms_white_only
+
+
+def test_a_wave_on_a_host_with_two_speeds_is_no_host_explained_reference():
+    """Folded onto one speed, a host's reference is white; a wave on the same host is still a
+    wave (and a step after either is the same step)."""
+    config = DetectorConfig()
+    shift = math.log1p(0.08)
+    cand = scan_module.Candidate(lag=20, shift=shift, z=6.0, sigma=0.02, confirmed=True, returns=False)
+    step = np.where(np.arange(140) >= 120, shift, 0.0)
+    wave = 0.02 * np.sin(2 * math.pi * np.arange(140) / 80)
+    hosts = [
+        host_levels(np.random.default_rng(seed), 140, gap=0.05, p_enter=0.06, p_exit=0.15, sd=0.01)
+        for seed in range(10)
+    ]
+
+    def explained(levels: np.ndarray) -> bool:
+        reference = levels[120 - 2 * config.pre_window : 120]
+        return scan_module._white_within_speeds(levels, [0], reference, cand, config)
+
+    host_stays = sum(explained(h + step) for h in hosts)
+    waves = sum(explained(h + wave + step) for h in hosts)
+    assert host_stays >= 4 and waves <= 1, (host_stays, waves)
 
 
 def test_the_slow_lane_settings_are_checked():
