@@ -94,7 +94,7 @@ import numpy as np
 
 from .hoststates import change_evidence, fit_host_states
 from .model import DetectorConfig
-from .speeds import TwoSpeeds, speed_levels, two_speeds
+from .speeds import fold_onto_lower_speed, speed_levels, two_speeds
 
 # MAD of N(0, s^2) is 0.6745 s; median of |N(0, 2 s^2)| is 0.6745 * sqrt(2) s.
 _MAD_TO_SIGMA = 1.0 / 0.6745
@@ -385,9 +385,7 @@ def _white_within_speeds(
     host = fit_host_states(residual_memory(levels, starts, split), cand.shift, config.noise_floor)
     if host is None:
         return False
-    lower, _ = speed_levels(reference, abs(host.gap))
-    folded = TwoSpeeds(lower=lower, offset=abs(host.gap), sigma=host.sigma).fold(reference)
-    if not looks_white(folded, host.sigma):
+    if not looks_white(fold_onto_lower_speed(reference, abs(host.gap)), host.sigma):
         return False
     recent = reference[-config.pre_window :]
     return change_evidence(host, recent, levels[split:], cand.shift) >= config.z_confirm**2
@@ -489,7 +487,8 @@ def _scan_levels(
     # The widening below only lowers z: where the plain z falls short, skip its cost.
     if best_z < config.z_suspect:
         return None
-    memory = residual_memory(levels if memory_levels is None else memory_levels, starts, seg + ref_end)
+    measured = levels if memory_levels is None else memory_levels
+    memory = residual_memory(measured, starts, seg + ref_end)
     # Folded levels move together less than the measured ones: their own residuals say how much.
     inflation = correlated_noise_inflation(
         memory if memory_levels is None else residual_memory(levels, starts, seg + ref_end), sigma
@@ -511,7 +510,6 @@ def _scan_levels(
         and not _still_moving(post, shift, sigma, config)
     )
     if confirmed:
-        measured = levels if memory_levels is None else memory_levels
         back_to_usual = abs(post_level - median(cur[:split])) <= config.mode_band * sigma
         confirmed = (
             # Every reference point of this candidate counts as the host's past here, up to

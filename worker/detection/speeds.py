@@ -120,6 +120,13 @@ def speed_levels(reference: np.ndarray, offset: float) -> tuple[float, float]:
     return level, level + offset
 
 
+def fold_onto_lower_speed(reference: np.ndarray, offset: float) -> np.ndarray:
+    """`reference` with each point nearer the upper of its two speeds (`speed_levels`, `offset`
+    apart) moved onto the lower one."""
+    lower, _ = speed_levels(reference, offset)
+    return TwoSpeeds(lower=lower, offset=offset, sigma=0.0).fold(reference)
+
+
 def _sorted_median(values: np.ndarray) -> float:
     """Median of an already sorted 1-D array."""
     n = values.size

@@ -21,6 +21,11 @@ def alerts(pts: list[Point], config: DetectorConfig = DetectorConfig()) -> dict[
     return out
 
 
+def as_points(levels: np.ndarray) -> list[Point]:
+    """One commit per log level, one sample each."""
+    return [Point(f"c{i}", [100.0 * math.exp(level)]) for i, level in enumerate(levels)]
+
+
 def host_levels(
     rng: np.random.Generator, n: int, *, gap: float, p_enter: float, p_exit: float, sd: float
 ) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import worker.detection.scan as scan_module
-from tests.worker.detection.streams import alerts, host_levels
+from tests.worker.detection.streams import alerts, as_points, host_levels
 from worker.detection import DetectorConfig, Point, min_detectable_change
 from worker.detection.scan import lag_one_autocorrelation, looks_white, step_over_line
 
@@ -171,10 +171,6 @@ def test_white_noise_looks_white_as_often_over_25_points_as_over_80():
     assert short > 0.8 and long > 0.8
     assert abs(short - long) < 0.05
     assert share_white(25, walk=True) < 0.2 and share_white(80, walk=True) < 0.05
-
-
-def as_points(levels: np.ndarray) -> list[Point]:
-    return [Point(f"c{i}", [100.0 * math.exp(level)]) for i, level in enumerate(levels)]
 
 
 def test_a_step_on_a_host_that_stays_at_two_speeds_is_found_by_the_slow_lane(monkeypatch):

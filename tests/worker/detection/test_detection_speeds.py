@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from worker.detection import DetectorConfig, Point, SeriesDetector, min_detectable_change
+from tests.worker.detection.streams import alerts, as_points
+from worker.detection import DetectorConfig, min_detectable_change
 from worker.detection import scan as scan_module
 from worker.detection.speeds import speed_levels, two_speeds
 
@@ -61,10 +62,6 @@ def test_speed_levels_are_found_whichever_speed_the_reference_sits_at_most(share
     assert high == pytest.approx(0.35, abs=0.002)
 
 
-def _point(i: int, level: float) -> Point:
-    return Point(f"c{i}", [100.0 * math.exp(level)])
-
-
 def _alerts(levels: np.ndarray) -> list[int]:
     """Indices of the commits the stream confirms as changes."""
     return list(_alerts_raised(levels))
@@ -73,13 +70,7 @@ def _alerts(levels: np.ndarray) -> list[int]:
 def _alerts_raised(levels: np.ndarray) -> dict[int, int]:
     """Index of each commit the stream confirms as a change -> index of the point that
     confirmed it."""
-    det = SeriesDetector(lower_is_better=True)
-    found: dict[int, int] = {}
-    for i, level in enumerate(levels):
-        for v in det.update(_point(i, level)):
-            if v.is_alert:
-                found.setdefault(int(v.commit[1:]), i)
-    return found
+    return {int(commit[1:]): raised_at for commit, raised_at in alerts(as_points(levels)).items()}
 
 
 SEEDS = range(8)
@@ -124,8 +115,8 @@ class _without_fold:
 
 def test_min_detectable_change_on_a_host_with_two_speeds_is_that_of_one_speed():
     levels = hopping(60, gap=0.06, noise=0.003, seed=5)
-    hops = min_detectable_change([_point(i, lv) for i, lv in enumerate(levels)])
-    steady = min_detectable_change([_point(i, lv) for i, lv in enumerate(np.random.default_rng(5).normal(0, 0.003, 60))])
+    hops = min_detectable_change(as_points(levels))
+    steady = min_detectable_change(as_points(np.random.default_rng(5).normal(0, 0.003, 60)))
     assert hops < 2.0 * steady
 
 
