@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from worker.detection import (
@@ -16,6 +17,8 @@ from worker.detection import (
     min_detectable_changes,
 )
 from worker.detection.baselines import FixedThresholdDetector
+
+from tests.worker.detection.streams import as_points
 
 
 def run(points, *, lower_is_better=True, config=DetectorConfig()):
@@ -228,3 +231,16 @@ def test_a_step_where_outliers_reached_before_must_hold_longer():
     assert list(alerts) == ["c80"]
     (_, raised_at), = alerts.values()
     assert 2 * config.min_post - 1 <= raised_at - 80 <= config.max_lag
+
+
+def test_spiked_runs_just_after_a_step_do_not_move_its_place():
+    """A latency 10 % better from commit 100 on, whose next two runs spiked 25 % slow (the
+    spikes land beyond the old level): the change is blamed on commit 100, where it happened.
+    Squared deviations without a cap, or absolute ones, cost the two spikes more on the new
+    side than the step's first point on the old side, and blamed commit 103."""
+    rng = np.random.default_rng(3)
+    levels = rng.normal(0.0, 0.01, 160)
+    levels[100:] += math.log(0.9)
+    levels[101:103] += math.log(1.25)
+    alerts = run(as_points(levels))
+    assert [index(c) for c in alerts] == [100]
