@@ -118,10 +118,11 @@ PRIOR_SHIFT_RATIO = 5.0
 # by at most HUBER_K * sigma / n.
 HUBER_K = 1.5
 # Where a squared deviation stops growing when a step is placed (in noise sigmas): beyond it
-# a point is a spike, not evidence about the split. On 900 fresh series to tune and 900 held
-# out, against uncapped absolute deviations: false alarms 93 -> 87 and 87 -> 83, R@10 95.7 ->
-# 95.2 and 94.0 -> 94.4 %, R@5 73.8 -> 73.3 and 78.4 -> 79.3 %; caps of 3 and 5 gave 172 and
-# 171 false alarms on the 1800 series (170 at 4), capped absolute deviations 175-178.
+# a point is a spike, not evidence about the split. Against uncapped absolute deviations,
+# at z_confirm 5: on the 1,800 series of seeds 1-6 of `synthetic.py` false alarms 180 -> 170
+# (caps of 3 and 5 gave 172 and 171, capped absolute deviations 175-178); on 2,700 series
+# never used to choose anything (seeds 7-15) 373 -> 353, R@5 70.3 -> 71.1 %, R@10 94.9 ->
+# 95.2 %.
 LOCATE_CAP_SIGMAS = 4.0
 # Variance of that robust mean relative to a plain mean's on normal data (its asymptotic
 # efficiency is about 0.95; taken a little pessimistic because sigma is itself estimated).

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.worker.detection.streams import as_points
 from worker.detection import (
     DetectorConfig,
     Point,
@@ -17,8 +18,6 @@ from worker.detection import (
     min_detectable_changes,
 )
 from worker.detection.baselines import FixedThresholdDetector
-
-from tests.worker.detection.streams import as_points
 
 
 def run(points, *, lower_is_better=True, config=DetectorConfig()):
