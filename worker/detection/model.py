@@ -94,11 +94,11 @@ class DetectorConfig:
         two consecutive whole-run spikes must not look like a step.
     z_suspect / z_confirm: robust z-scores (change over its standard error, the noise taken
         from the series' own history) that raise a suspect and confirm it. z_confirm is
-        5.5, not 5: the other settings were chosen on series that then, by being used over
-        and over, stopped being fresh, and on series drawn afresh from the same noise model
-        (2,700 and then 1,800 never seen before) 5 raised 0.58 and 0.57 false alarms per
-        1,000 commits where 5.5 raised 0.46 and 0.44, at the cost of R@5% 71.1 -> 68.1 and
-        67.2 -> 65.2 %. A suspect that a re-run confirms does not need z_confirm.
+        5.5, not 5: the other settings were chosen on seeds 1-6 of `synthetic.py`, and on
+        the series of seeds 7-15 and 16-21 (2,700 and 1,800, used for nothing else) 5
+        raised 0.58 and 0.57 false alarms per 1,000 commits where 5.5 raised 0.46 and 0.44,
+        at the cost of R@5% 71.1 -> 68.1 and 67.2 -> 65.2 %. A suspect that a re-run
+        confirms does not need z_confirm.
     mode_band / mode_min_points: a change is not believed from the stream when earlier
         points (at least `mode_min_points` more than plain noise explains) sat within
         `mode_band` noise-sigmas of the same offset from their level: a host that hops to

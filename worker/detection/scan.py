@@ -120,9 +120,9 @@ HUBER_K = 1.5
 # Where a squared deviation stops growing when a step is placed (in noise sigmas): beyond it
 # a point is a spike, not evidence about the split. Against uncapped absolute deviations,
 # at z_confirm 5: on the 1,800 series of seeds 1-6 of `synthetic.py` false alarms 180 -> 170
-# (caps of 3 and 5 gave 172 and 171, capped absolute deviations 175-178); on 2,700 series
-# never used to choose anything (seeds 7-15) 373 -> 353, R@5 70.3 -> 71.1 %, R@10 94.9 ->
-# 95.2 %.
+# (caps of 3 and 5 gave 172 and 171, capped absolute deviations 175-178); on the 2,700
+# series of seeds 7-15, not used for this choice, 373 -> 353, R@5 70.3 -> 71.1 %, R@10
+# 94.9 -> 95.2 %.
 LOCATE_CAP_SIGMAS = 4.0
 # Variance of that robust mean relative to a plain mean's on normal data (its asymptotic
 # efficiency is about 0.95; taken a little pessimistic because sigma is itself estimated).
