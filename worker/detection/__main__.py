@@ -1,5 +1,6 @@
-"""`python -m worker.detection evaluate FILE.jsonl [--json] [--split all|even|odd] [--set k=v]`
-and `python -m worker.detection generate --series N --seed S [--out FILE.jsonl]`.
+"""`python -m worker.detection evaluate FILE.jsonl [--json] [--split all|even|odd] [--set k=v]`,
+`python -m worker.detection compare FILE.jsonl [FILE ...] --set k=v [--base k=v] [--json]` and
+`python -m worker.detection generate --series N --seed S [--out FILE.jsonl]`.
 
 Replays every series of FILE through the detector and the trackers in use (fixed 5 %
 threshold, lookback z-score, sliding-window t-test), point by point, and prints precision,
@@ -7,6 +8,11 @@ recall (overall and by change size), false alarms per 1,000 commits, delays and 
 update. `--json` prints one object for our detector, with the others under `baselines`.
 `--set` overrides a DetectorConfig field (e.g. `--set z_confirm=7`), for tuning on one split
 and checking on the other.
+
+`compare` replays the series of every FILE under two settings of our detector, A (the
+defaults, changed by `--base`) and B (A changed by `--set`), and prints each figure under
+both with a paired bootstrap interval of B - A over the series (`paired.py`), marking the
+differences that the luck of the series does not explain.
 
 `generate` writes N labelled series drawn afresh from the noise model of `synthetic.py` in
 the same format, so that the figures can be checked on data nobody tuned on.
@@ -25,21 +31,35 @@ import numpy as np
 import scipy
 
 from .ceiling import known_noise_bound
-from .evaluate import format_number, format_pct, format_table, methods, read_rows, score, select, series_from_rows
+from .evaluate import (
+    format_number,
+    format_pct,
+    format_table,
+    methods,
+    outcomes_in_parallel,
+    read_rows,
+    score,
+    select,
+    series_from_rows,
+)
 from .model import DetectorConfig
+from .paired import DEFAULT_LEVEL, DEFAULT_RESAMPLES, compare, format_differences
 from .synthetic import generate
 
 
-def _config(overrides: list[str]) -> DetectorConfig:
+def _config(overrides: list[str], base: DetectorConfig | None = None) -> DetectorConfig:
     fields = {f.name: f.type for f in dataclasses.fields(DetectorConfig)}
     values: dict[str, object] = {}
     for item in overrides:
         name, sep, raw = item.partition("=")
         if not sep or name not in fields:
             raise SystemExit(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
-        values[name] = int(raw) if fields[name] in ("int", int) else float(raw)
+        try:
+            values[name] = int(raw) if fields[name] in ("int", int) else float(raw)
+        except ValueError:
+            raise SystemExit(f"--set {item!r}: {raw!r} is not a number") from None
     try:
-        return DetectorConfig(**values)
+        return dataclasses.replace(base or DetectorConfig(), **values)
     except ValueError as exc:
         raise SystemExit(f"--set: {exc}") from exc
 
@@ -67,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--split", default="all", choices=("all", "even", "odd"))
     ev.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     ev.add_argument("--only-ours", action="store_true", help="skip the other trackers")
+    cmp = sub.add_parser("compare", help="two settings of our detector on the same series, with paired intervals")
+    cmp.add_argument("files", nargs="+", metavar="FILE")
+    cmp.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="setting B (relative to A)")
+    cmp.add_argument("--base", action="append", default=[], metavar="NAME=VALUE", help="setting A (default: the defaults)")
+    cmp.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES)
+    cmp.add_argument("--level", type=float, default=DEFAULT_LEVEL, help="interval level (default 0.9)")
+    cmp.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="replay processes (default: all CPUs)")
+    cmp.add_argument("--json", action="store_true", help="print one JSON object")
     gen = sub.add_parser("generate", help="write labelled series drawn from the synthetic noise model")
     gen.add_argument("--series", type=int, default=300, help="how many series (default 300)")
     gen.add_argument("--seed", type=int, required=True)
@@ -74,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "generate":
         return _generate(args.series, args.seed, args.out)
+    if args.command == "compare":
+        return _compare(args)
 
     config = _config(args.set)
     try:
@@ -110,6 +140,40 @@ def main(argv: list[str] | None = None) -> int:
             + "  ".join(f"R@{round(float(s) * 100)}% {format_pct(r)}" for s, r in bound.recall_by_size.items())
             + f"  delay median {format_number(bound.delay_median)}, p90 {format_number(bound.delay_p90)}"
         )
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    config_a = _config(args.base)
+    config_b = _config(args.set, config_a)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs {args.jobs}: must be at least 1")
+    try:
+        series = [s for path in args.files for s in series_from_rows(read_rows(path), path)]
+        if not series:
+            raise ValueError(f"no series in {', '.join(args.files)}")
+        a = outcomes_in_parallel(config_a, series, args.jobs)
+        b = a if config_b == config_a else outcomes_in_parallel(config_b, series, args.jobs)
+        differences = compare(a, b, resamples=args.resamples, level=args.level)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    changed = {k: v for k, v in dataclasses.asdict(config_b).items() if getattr(config_a, k) != v}
+    if args.json:
+        print(json.dumps({
+            "series": len(series),
+            "a": dataclasses.asdict(config_a),
+            "b_changes": changed,
+            "level": args.level,
+            "resamples": args.resamples,
+            "figures": [dataclasses.asdict(d) | {"clear": d.clear} for d in differences],
+        }, indent=2))
+        return 0
+    files = ", ".join(args.files) if len(args.files) <= 3 else f"{len(args.files)} files ({args.files[0]} ... {args.files[-1]})"
+    print(f"{files}: {len(series)} series")
+    print(f"A: the defaults{''.join(f', {item}' for item in args.base)}")
+    print(f"B: A with {', '.join(f'{k}={v}' for k, v in changed.items()) or 'no change'}")
+    print(format_differences(differences, args.level))
     return 0
 
 

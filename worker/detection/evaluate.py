@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence, TypeVar
@@ -17,7 +18,7 @@ from typing import Callable, Iterable, Protocol, Sequence, TypeVar
 from .baselines import FixedThresholdDetector, LookbackZScoreDetector, SlidingTTestDetector
 from .detector import SeriesDetector
 from .model import DetectorConfig, Point, Verdict
-from .scoring import SIZES, Detection, Tally, TrueChange
+from .scoring import SIZES, Detection, SeriesOutcome, Tally, TrueChange
 
 
 class StreamDetector(Protocol):
@@ -99,13 +100,25 @@ def replay(series: LabelledSeries, factory: DetectorFactory) -> tuple[list[Detec
 
 
 def score(series: Iterable[LabelledSeries], factory: DetectorFactory) -> dict:
-    tally = Tally()
+    return tally(series, factory)[0].summary()
+
+
+def tally(series: Iterable[LabelledSeries], factory: DetectorFactory) -> tuple[Tally, list[SeriesOutcome]]:
+    """The replay of every series counted together, and what each series contributed."""
+    total = Tally()
+    outcomes = []
     for s in series:
         detections, spent = replay(s, factory)
-        tally.add_series(
-            list(s.truths), detections, n_commits=s.n_commits, updates=len(s.points), seconds=spent
+        outcomes.append(
+            total.add_series(list(s.truths), detections, n_commits=s.n_commits, updates=len(s.points), seconds=spent)
         )
-    return tally.summary()
+    return total, outcomes
+
+
+def outcomes_under(config: DetectorConfig, series: Sequence[LabelledSeries]) -> list[SeriesOutcome]:
+    """Per-series outcomes of our detector with `config`; a plain function of picklable
+    arguments, so that a process pool can replay parts of a file in parallel."""
+    return tally(series, lambda lib: SeriesDetector(lower_is_better=lib, config=config))[1]
 
 
 def methods(config: DetectorConfig) -> dict[str, DetectorFactory]:
@@ -116,6 +129,20 @@ def methods(config: DetectorConfig) -> dict[str, DetectorFactory]:
         "lookback-z": lambda lib: LookbackZScoreDetector(lower_is_better=lib, lookback=30, z=5.0),
         "t-test-12/12": lambda lib: SlidingTTestDetector(lower_is_better=lib, back=12, fore=12, t_threshold=7.0),
     }
+
+
+def outcomes_in_parallel(config: DetectorConfig, series: list[LabelledSeries], jobs: int) -> list[SeriesOutcome]:
+    """`outcomes_under` over all series, in `jobs` processes (strided parts, so that long and
+    short series spread evenly), in the series' order."""
+    if jobs == 1 or len(series) < 2:
+        return outcomes_under(config, series)
+    parts = [series[i::jobs] for i in range(jobs)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(outcomes_under, [config] * jobs, parts))
+    ordered: list[SeriesOutcome] = [None] * len(series)  # type: ignore[list-item]
+    for i, part in enumerate(results):
+        ordered[i::jobs] = part
+    return ordered
 
 
 T = TypeVar("T")

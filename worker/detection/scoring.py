@@ -27,6 +27,18 @@ class Detection:
     raised_at: int
 
 
+@dataclass(frozen=True)
+class SeriesOutcome:
+    """What one series contributed to a `Tally`: enough to recompute every figure but the
+    delays and the timing on any resample of the series (see `paired`)."""
+
+    detections: int
+    matched: int
+    commits: int
+    found_by_size: tuple[int, ...]
+    total_by_size: tuple[int, ...]
+
+
 @dataclass
 class Tally:
     """Counts accumulated over series; `summary()` turns them into the reported figures."""
@@ -51,7 +63,7 @@ class Tally:
         updates: int,
         seconds: float,
         tolerance: int = 2,
-    ) -> None:
+    ) -> SeriesOutcome:
         pairs = sorted(
             (abs(d.location - t.index), d.raised_at, di, ti)
             for di, d in enumerate(detections)
@@ -60,15 +72,20 @@ class Tally:
         )
         used_d: set[int] = set()
         used_t: set[int] = set()
+        found = {s: 0 for s in SIZES}
+        total = {s: 0 for s in SIZES}
         for _, _, di, ti in pairs:
             if di in used_d or ti in used_t:
                 continue
             used_d.add(di)
             used_t.add(ti)
             self.delays.append(detections[di].raised_at - truths[ti].index)
-            self.found_by_size[size_key(truths[ti].magnitude)] += 1
+            found[size_key(truths[ti].magnitude)] += 1
         for t in truths:
-            self.total_by_size[size_key(t.magnitude)] += 1
+            total[size_key(t.magnitude)] += 1
+        for s in SIZES:
+            self.found_by_size[s] += found[s]
+            self.total_by_size[s] += total[s]
         self.detections += len(detections)
         self.matched += len(used_d)
         self.true_changes += len(truths)
@@ -76,6 +93,13 @@ class Tally:
         self.updates += updates
         self.seconds += seconds
         self.series += 1
+        return SeriesOutcome(
+            detections=len(detections),
+            matched=len(used_d),
+            commits=n_commits,
+            found_by_size=tuple(found[s] for s in SIZES),
+            total_by_size=tuple(total[s] for s in SIZES),
+        )
 
     def summary(self) -> dict:
         false_alarms = self.detections - self.matched
