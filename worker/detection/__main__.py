@@ -1,4 +1,4 @@
-"""`python -m worker.detection evaluate FILE.jsonl [--json] [--split all|even|odd] [--set k=v]`,
+"""`python -m worker.detection evaluate FILE.jsonl [--json] [--split all|even|odd] [--set k=v] [--intervals]`,
 `python -m worker.detection compare FILE.jsonl [FILE ...] --set k=v [--base k=v] [--json]` and
 `python -m worker.detection generate --series N --seed S [--out FILE.jsonl]`.
 
@@ -7,7 +7,8 @@ threshold, lookback z-score, sliding-window t-test), point by point, and prints 
 recall (overall and by change size), false alarms per 1,000 commits, delays and time per
 update. `--json` prints one object for our detector, with the others under `baselines`.
 `--set` overrides a DetectorConfig field (e.g. `--set z_confirm=7`), for tuning on one split
-and checking on the other.
+and checking on the other. `--intervals` adds a 90 % bootstrap interval over the series to each
+of our figures (`paired.intervals`).
 
 `compare` replays the series of every FILE under two settings of our detector, A (the
 defaults, changed by `--base`) and B (A changed by `--set`), and prints each figure under
@@ -40,10 +41,11 @@ from .evaluate import (
     read_rows,
     score,
     select,
+    tally,
     series_from_rows,
 )
 from .model import DetectorConfig
-from .paired import DEFAULT_LEVEL, DEFAULT_RESAMPLES, compare, format_differences
+from .paired import DEFAULT_LEVEL, DEFAULT_RESAMPLES, compare, format_differences, format_intervals, intervals
 from .synthetic import generate
 
 
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--split", default="all", choices=("all", "even", "odd"))
     ev.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     ev.add_argument("--only-ours", action="store_true", help="skip the other trackers")
+    ev.add_argument("--intervals", action="store_true",
+                    help="also a 90%% bootstrap interval over the series for each of our figures")
     cmp = sub.add_parser("compare", help="two settings of our detector on the same series, with paired intervals")
     cmp.add_argument("files", nargs="+", metavar="FILE")
     cmp.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="setting B (relative to A)")
@@ -119,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     factories = methods(config)
     if args.only_ours:
         factories = {"perfhud": factories["perfhud"]}
-    results = {name: score(series, factory) for name, factory in factories.items()}
+    ours_total, ours_outcomes = tally(series, factories.pop("perfhud"))
+    results = {"perfhud": ours_total.summary()} | {name: score(series, factory) for name, factory in factories.items()}
+    spread = intervals(ours_outcomes) if args.intervals else None
 
     if args.json:
         ours = dict(results.pop("perfhud"))
@@ -127,12 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         ours["config"] = dataclasses.asdict(config)
         ours["baselines"] = results
         ours["known_noise_bound"] = None if bound is None else dataclasses.asdict(bound)
+        if spread is not None:
+            ours["intervals"] = {"level": DEFAULT_LEVEL, **{name: list(v) for name, v in spread.items()}}
         print(json.dumps(ours, indent=2))
         return 0
     total = sum(len(s.points) for s in series)
     print(f"{args.file}: {len(series)} series ({args.split}), {total} measured commits")
     print(f"environment: {_environment()}")
     print(format_table(results))
+    if spread is not None:
+        print(format_intervals(spread, DEFAULT_LEVEL))
     if bound is not None:
         print(
             f"known-noise bound (each series' true noise, Gaussian, z >= {config.z_confirm:g} after "

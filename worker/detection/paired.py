@@ -72,24 +72,49 @@ def compare(
     for i, (x, y) in enumerate(zip(a, b)):
         if x.commits != y.commits or x.total_by_size != y.total_by_size:
             raise ValueError(f"series {i} differs between A and B (commits or true changes); not the same series")
+    weights = _weights(len(a), resamples, level, seed)
+    figures_a, figures_b = _figures(a, weights), _figures(b, weights)
+    out = []
+    for name in figure_names():
+        fa, fb = figures_a[name], figures_b[name]
+        low, high = _interval(fb[1:] - fa[1:], level)
+        out.append(Difference(name, _value(fa[0]), _value(fb[0]), low, high))
+    return out
+
+
+def intervals(
+    outcomes: Sequence[SeriesOutcome],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> dict[str, tuple[float | None, float | None]]:
+    """The `level` bootstrap interval of each figure of one setting over its series: how far
+    the figure could move on other series drawn from the same model."""
+    if not outcomes:
+        raise ValueError("no series")
+    figures = _figures(outcomes, _weights(len(outcomes), resamples, level, seed))
+    return {name: _interval(figures[name][1:], level) for name in figure_names()}
+
+
+def _weights(n: int, resamples: int, level: float, seed: int) -> np.ndarray:
+    """Row 0 counts each of the n series once (the series as they are); the others are
+    bootstrap resamples (how many times each series is drawn)."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     rng = np.random.default_rng(seed)
-    n = len(a)
-    # Row 0 is the series as they are; the others are resamples (counts per series).
-    weights = np.vstack((np.ones(n), rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)))
-    figures_a, figures_b = _figures(a, weights), _figures(b, weights)
+    return np.vstack((np.ones(n), rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)))
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float | None, float | None]:
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None, None
     tail = 100.0 * (1.0 - level) / 2.0
-    out = []
-    for name in figure_names():
-        fa, fb = figures_a[name], figures_b[name]
-        diff = fb[1:] - fa[1:]
-        diff = diff[np.isfinite(diff)]
-        low, high = (np.percentile(diff, [tail, 100.0 - tail]) if diff.size else (np.nan, np.nan))
-        out.append(Difference(name, _value(fa[0]), _value(fb[0]), _value(low), _value(high)))
-    return out
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
 
 
 def _figures(outcomes: Sequence[SeriesOutcome], weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -118,19 +143,38 @@ def _value(x: float) -> float | None:
 def format_differences(differences: list[Difference], level: float) -> str:
     """The comparison as a table: each figure under A and B, B - A and its interval; `*`
     marks a difference whose interval excludes zero."""
-
-    def show(name: str, x: float | None) -> str:
-        if x is None:
-            return "-"
-        return f"{x:.3f}" if name == "false_alarms_per_1k" else f"{100 * x:.1f}"
-
     rows = [["figure", "A", "B", "B - A", f"{round(100 * level)}% interval", ""]]
     for d in differences:
-        interval = "-" if d.low is None else f"[{show(d.name, d.low)}, {show(d.name, d.high)}]"
-        label = d.name if d.name in ("precision", "recall", "false_alarms_per_1k") else (
-            f"R@{round(100 * float(d.name.removeprefix('recall_')))}%")
-        rows.append([label, show(d.name, d.a), show(d.name, d.b), show(d.name, d.delta), interval,
-                     "*" if d.clear else ""])
+        rows.append([_label(d.name), _show(d.name, d.a), _show(d.name, d.b), _show(d.name, d.delta),
+                     _show_interval(d.name, d.low, d.high), "*" if d.clear else ""])
+    return _table(rows)
+
+
+def format_intervals(spread: dict[str, tuple[float | None, float | None]], level: float) -> str:
+    """One line per figure of `intervals`: its interval over the series."""
+    rows = [["figure (perfhud)", f"{round(100 * level)}% interval over the series"]]
+    rows += [[_label(name), _show_interval(name, *bounds)] for name, bounds in spread.items()]
+    return _table(rows)
+
+
+def _label(name: str) -> str:
+    if name in ("precision", "recall", "false_alarms_per_1k"):
+        return name
+    return f"R@{round(100 * float(name.removeprefix('recall_')))}%"
+
+
+def _show(name: str, x: float | None) -> str:
+    """False alarms per 1,000 commits as they are, every other figure in percent."""
+    if x is None:
+        return "-"
+    return f"{x:.3f}" if name == "false_alarms_per_1k" else f"{100 * x:.1f}"
+
+
+def _show_interval(name: str, low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"[{_show(name, low)}, {_show(name, high)}]"
+
+
+def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
                      for r in rows)

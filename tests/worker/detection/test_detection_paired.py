@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.worker.detection.labelled import run_cli, write_file
-from worker.detection.paired import compare, figure_names
+from worker.detection.paired import compare, figure_names, intervals
 from worker.detection.scoring import SIZES, SeriesOutcome
 
 
@@ -125,3 +125,33 @@ def test_compare_command_rejects_bad_settings(tmp_path, series, args, message):
 def test_compare_command_names_a_missing_file(tmp_path):
     proc = run_cli("compare", str(tmp_path / "absent.jsonl"), "--set", "z_confirm=6")
     assert proc.returncode == 2 and "absent.jsonl" in proc.stderr
+
+
+def test_intervals_hold_the_figure_and_narrow_with_more_series():
+    mixture = [outcome(1, 1, 1, 1), outcome(2, 1, 0, 1), outcome(0, 0), outcome(1, 0, 0, 1)]
+    few, many = intervals(mixture * 10, resamples=500), intervals(mixture * 200, resamples=500)
+    precision, fa = 2 / 4, 1000 * 2 / (4 * 200)
+    for spread in (few, many):
+        assert spread["precision"][0] <= precision <= spread["precision"][1]
+        assert spread["false_alarms_per_1k"][0] <= fa <= spread["false_alarms_per_1k"][1]
+        assert spread["recall_0.2"] == (None, None)
+    assert many["precision"][1] - many["precision"][0] < 0.5 * (few["precision"][1] - few["precision"][0])
+    with pytest.raises(ValueError, match="no series"):
+        intervals([])
+
+
+def test_evaluate_prints_intervals_over_the_series_when_asked(tmp_path, series):
+    data = tmp_path / "small.jsonl"
+    write_file(data, series)
+    proc = run_cli("evaluate", str(data), "--only-ours", "--intervals", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    spread = out["intervals"]
+    assert spread["level"] == 0.9 and set(spread) == {"level", *figure_names()}
+    low, high = spread["recall"]
+    assert low <= out["recall"] <= high
+    table = run_cli("evaluate", str(data), "--only-ours", "--intervals")
+    assert table.returncode == 0, table.stderr
+    assert "90% interval over the series" in table.stdout
+    plain = run_cli("evaluate", str(data), "--only-ours", "--json")
+    assert "intervals" not in json.loads(plain.stdout)
