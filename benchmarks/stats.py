@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["percentile", "coefficient_of_variation", "mann_whitney_p"]
+__all__ = ["percentile", "coefficient_of_variation", "mann_whitney_p", "run_factors"]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -41,3 +41,25 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     from scipy.stats import mannwhitneyu
 
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def run_factors(p50s: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
+    """What moved every benchmark of a run together, and what is left of each benchmark's
+    spread once that is taken out.
+
+    ``p50s[b][r]`` is benchmark b's p50 in run r. Each benchmark's log p50s are centred on their
+    mean over the runs; a run's factor is the median of those deviations over the benchmarks
+    (exp of it minus one: +0.12 means the run was 12 % slower for the typical benchmark).
+    Returns the factors, one per run, and per benchmark the coefficient of variation of its
+    p50s divided by the run factors. A host that was slower during one whole run (its other
+    tenants, its memory system) shows in the factors; a benchmark that does not repeat by
+    itself keeps its spread.
+    """
+    if not p50s or any(len(row) != len(p50s[0]) for row in p50s):
+        raise ValueError("run_factors needs every benchmark's p50 in every run")
+    logs = np.log(np.asarray(p50s, dtype=float))
+    deviations = logs - logs.mean(axis=1, keepdims=True)
+    factors = np.median(deviations, axis=0)
+    adjusted = np.exp(logs - factors[None, :])
+    return ([float(math.expm1(f)) for f in factors],
+            [coefficient_of_variation(list(row)) for row in adjusted])

@@ -19,6 +19,10 @@ Two more columns say what part of the spread is the host's rather than the suite
   resource it leans on.
 - the ratio optlib / eager per model and mode, as the platform's change detection sees a
   series measured against the baseline of the same job: what moved both cancels.
+- the run factor: how much slower or faster each run was for the typical benchmark (the
+  median over benchmarks of its p50 over its mean across runs), and each benchmark's CV with
+  that factor divided out. A host that was slow for one whole run moves every benchmark and
+  shows in the factor; a benchmark that does not repeat by itself keeps its spread there.
 
     python benchmarks/scripts/suite_stability.py [--runs 5] [--core N] [-- extra run args]
 """
@@ -38,7 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.results import load_results  # noqa: E402
-from benchmarks.stats import coefficient_of_variation  # noqa: E402
+from benchmarks.stats import coefficient_of_variation, run_factors  # noqa: E402
 
 TARGET_CV = 0.02
 FLOOR_KERNEL_N = 256
@@ -119,6 +123,21 @@ def print_ratios(runs: list) -> None:
         print(f"{pair:34} {per_run:>44}  {coefficient_of_variation(ratios):8.2%}")
 
 
+def print_run_factors(runs: list, keys: list[str]) -> None:
+    """What moved every benchmark of a run together (a host slower or faster for that whole
+    run), and each benchmark's CV once that is divided out: the spread the benchmark has by
+    itself. The target is on the plain CV above; this says where its misses come from."""
+    complete = [k for k in keys if all(f"{k}_latency_p50" in r.metrics for r in runs)]
+    if len(runs) < 2 or len(complete) < 2:
+        return
+    factors, residual = run_factors([[r.metrics[f"{k}_latency_p50"] for r in runs] for k in complete])
+    print("\nrun factor (median over benchmarks of p50 / its mean over runs): "
+          + "  ".join(f"run {i} {f:+.1%}" for i, f in enumerate(factors)))
+    print(f"{'CV with the run factor divided out':34} {'':>44}  {'CV':>8}")
+    for key, cv in zip(complete, residual):
+        print(f"{key:34} {'':>44}  {cv:8.2%}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -181,6 +200,7 @@ def main() -> int:
               f"{int(statistics.median(counts)):8d}  {statistics.mean(outliers):8.1%}  "
               f"{'ok' if cv <= TARGET_CV else 'ABOVE'}")
     print_ratios(runs)
+    print_run_factors(runs, keys)
     if floors:
         print()
         for label, column in ((f"{FLOOR_KERNEL_N}^3 fp32 matmul (in L2)", 0),

@@ -1,0 +1,35 @@
+"""The run factor of `benchmarks.stats.run_factors`: what moved every benchmark of a run together."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.stats import coefficient_of_variation, run_factors
+
+
+def test_a_run_slower_for_every_benchmark_is_its_run_factor_and_leaves_no_spread():
+    steady = [10.0, 10.0, 10.0, 10.0, 10.0]
+    # Run 0 was 12 % slower for every benchmark; nothing else moved.
+    p50s = [[v * (1.12 if r == 0 else 1.0) * scale for r, v in enumerate(steady)] for scale in (1.0, 3.0, 40.0)]
+    factors, residual = run_factors(p50s)
+    assert factors[0] > 0.08 and all(f < 0 for f in factors[1:])
+    assert (1 + factors[0]) / (1 + factors[1]) == pytest.approx(1.12)
+    assert all(cv == pytest.approx(0.0, abs=1e-12) for cv in residual)
+    assert all(coefficient_of_variation(row) > 0.04 for row in p50s)
+
+
+def test_a_benchmark_that_moves_alone_keeps_its_spread():
+    steady = [5.0, 5.0, 5.0, 5.0]
+    wobbly = [5.0, 5.5, 4.6, 5.2]
+    factors, residual = run_factors([steady, steady, wobbly])
+    # The median over benchmarks ignores the one that moved alone.
+    assert factors == pytest.approx([0.0, 0.0, 0.0, 0.0], abs=1e-12)
+    assert residual[0] == pytest.approx(0.0, abs=1e-12)
+    assert residual[2] == pytest.approx(coefficient_of_variation(wobbly))
+
+
+def test_run_factors_needs_every_benchmark_in_every_run():
+    with pytest.raises(ValueError, match="every run"):
+        run_factors([[1.0, 2.0], [1.0]])
+    with pytest.raises(ValueError, match="every run"):
+        run_factors([])
