@@ -41,8 +41,8 @@ from .evaluate import (
     read_rows,
     score,
     select,
-    tally,
     series_from_rows,
+    tally,
 )
 from .model import DetectorConfig
 from .paired import DEFAULT_LEVEL, DEFAULT_RESAMPLES, compare, format_differences, format_intervals, intervals

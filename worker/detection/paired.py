@@ -4,7 +4,7 @@ to favour it? A paired bootstrap over series.
 Why: false alarms come in clumps. A series with strong waves or a host that keeps changing
 speed raises three or more on its own, so the count moves a lot from one draw of series to
 the next: with the default settings, twelve files of 300 series drawn from the same noise
-model (`synthetic.py`, seeds 22-33) gave 18 to 45 false alarms each, and ten series gave 33
+model (`synthetic.py`, seeds 22-33) gave 18 to 45 false alarms each, and ten series raised 33
 of the 316. A setting that looks better on one file is often only luckier there. Both
 settings replay the same series, so resampling series (with replacement, the same resample
 for both) and recomputing each figure gives the spread of the difference itself: what
