@@ -276,6 +276,31 @@ def job_reader(settings: Settings, job_id: int) -> Callable[[], object]:
     return read
 
 
+def after_work_done(session) -> bool:  # type: ignore[no-untyped-def]
+    """Every succeeded job's after-work has committed, not only the job itself.
+
+    The worker records a job (its status and results) in one transaction and then runs what
+    follows from it in another: change detection for a measuring job (a verdict on each
+    result of a series it follows, and any re-run that queues), the verdicts of a re-run. A
+    test that stops waiting once the jobs show finished can read between the two, and see a
+    verdict whose re-run it missed a statement earlier."""
+    from sqlalchemy import select
+
+    from db.models import Job, JobKind, JobStatus, Result
+
+    for job in session.scalars(select(Job).where(Job.status == JobStatus.SUCCEEDED)):
+        summary = job.summary or {}
+        if job.kind == JobKind.CONFIRM:
+            if job.params.get("benchmark_ids") and "verdicts" not in summary:
+                return False
+            continue
+        followed = set(summary.get("series", []))
+        results = session.scalars(select(Result).where(Result.job_id == job.id, Result.verdict.is_(None)))
+        if any(r.benchmark.name in followed for r in results):
+            return False
+    return True
+
+
 class Kit:
     """The helpers above, handed to tests as a fixture (test modules here are not a package)."""
 
@@ -284,6 +309,7 @@ class Kit:
     wait_for = staticmethod(wait_for)
     pid_alive = staticmethod(pid_alive)
     job_reader = staticmethod(job_reader)
+    after_work_done = staticmethod(after_work_done)
 
 
 @pytest.fixture

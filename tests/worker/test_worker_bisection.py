@@ -39,7 +39,7 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
     def settled() -> bool:
         with session_scope(factory) as s:
             jobs = s.scalars(select(Job)).all()
-            return len(jobs) > 7 and all(j.status.finished for j in jobs)
+            return len(jobs) > 7 and all(j.status.finished for j in jobs) and kit.after_work_done(s)
 
     kit.wait_for(settled, 240, "the heads, the bisection and the confirmation", worker)
     with session_scope(factory) as s:
