@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from db.ingest import CommitInfo, get_repository, record_push
-from db.models import Alert, Job, JobKind, JobStatus
+from db.models import Alert, Job, JobKind, JobStatus, Result
 from db.session import make_engine, make_session_factory, session_scope
 from worker.backfill import backfill
 from worker.publish import publish_jobs
@@ -44,9 +44,16 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
     kit.wait_for(settled, 240, "the heads, the bisection and the confirmation", worker)
     with session_scope(factory) as s:
         jobs = s.scalars(select(Job)).all()
-        assert all(j.status == JobStatus.SUCCEEDED for j in jobs), [(j.kind.value, j.error) for j in jobs]
+        assert all(j.status == JobStatus.SUCCEEDED for j in jobs), \
+            [(j.kind.value, j.status.value, j.error, (j.log_tail or '')[-300:]) for j in jobs if j.status != JobStatus.SUCCEEDED]
         bisected = [j.commit.sha for j in jobs if j.kind == JobKind.BISECT]
-        assert shas[5] in bisected  # the middle of 6..7 was measured on the same host
+        # Which commit (1-10) each job measured, and what its points were labelled: enough to
+        # tell a bisection that never started from one that went elsewhere.
+        history = [(j.id, j.kind.value, shas.index(j.commit.sha) + 1,
+                    sorted({(r.benchmark.name, r.verdict.value if r.verdict else None) for r in
+                            s.scalars(select(Result).where(Result.job_id == j.id))}))
+                   for j in sorted(jobs, key=lambda j: j.id)]
+        assert shas[5] in bisected, history  # the middle of 6..7 was measured on the same host
         alerts = s.scalars(select(Alert)).all()
         assert [a.suspect_commit.sha for a in alerts] == [shas[5]], [(a.suspect_commit.sha, a.change_pct) for a in alerts]
         assert alerts[0].last_good_commit.sha == shas[4]
