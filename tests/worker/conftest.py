@@ -288,17 +288,13 @@ def after_work_done(session) -> bool:  # type: ignore[no-untyped-def]
 
     from db.models import Job, JobKind, JobStatus, Result
 
-    for job in session.scalars(select(Job).where(Job.status == JobStatus.SUCCEEDED)):
-        summary = job.summary or {}
-        if job.kind == JobKind.CONFIRM:
-            if job.params.get("benchmark_ids") and "verdicts" not in summary:
-                return False
-            continue
-        followed = set(summary.get("series", []))
-        results = session.scalars(select(Result).where(Result.job_id == job.id, Result.verdict.is_(None)))
-        if any(r.benchmark.name in followed for r in results):
-            return False
-    return True
+    succeeded = list(session.scalars(select(Job).where(Job.status == JobStatus.SUCCEEDED)))
+    if any(j.kind == JobKind.CONFIRM and j.params.get("benchmark_ids") and "verdicts" not in (j.summary or {})
+           for j in succeeded):
+        return False
+    followed = {j.id: set((j.summary or {}).get("series", [])) for j in succeeded if j.kind != JobKind.CONFIRM}
+    undecided = session.scalars(select(Result).where(Result.job_id.in_(followed), Result.verdict.is_(None)))
+    return not any(r.benchmark.name in followed[r.job_id] for r in undecided)
 
 
 class Kit:

@@ -33,6 +33,8 @@ import scipy
 
 from .ceiling import known_noise_bound
 from .evaluate import (
+    format_differences,
+    format_intervals,
     format_number,
     format_pct,
     format_table,
@@ -42,10 +44,11 @@ from .evaluate import (
     score,
     select,
     series_from_rows,
+    size_label,
     tally,
 )
 from .model import DetectorConfig
-from .paired import DEFAULT_LEVEL, DEFAULT_RESAMPLES, compare, format_differences, format_intervals, intervals
+from .paired import DEFAULT_LEVEL, DEFAULT_RESAMPLES, compare, intervals
 from .synthetic import generate
 
 
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"known-noise bound (each series' true noise, Gaussian, z >= {config.z_confirm:g} after "
             f"{config.min_post} to {config.slow_max_lag} points against <= {config.pre_window}): "
-            + "  ".join(f"R@{round(float(s) * 100)}% {format_pct(r)}" for s, r in bound.recall_by_size.items())
+            + "  ".join(f"{size_label(float(s))} {format_pct(r)}" for s, r in bound.recall_by_size.items())
             + f"  delay median {format_number(bound.delay_median)}, p90 {format_number(bound.delay_p90)}"
         )
     return 0

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Protocol, Sequence, TypeVar
 from .baselines import FixedThresholdDetector, LookbackZScoreDetector, SlidingTTestDetector
 from .detector import SeriesDetector
 from .model import DetectorConfig, Point, Verdict
+from .paired import Difference
 from .scoring import SIZES, Detection, SeriesOutcome, Tally, TrueChange
 
 
@@ -159,7 +160,7 @@ def select(series: Sequence[T], split: str) -> list[T]:
 
 
 def format_table(results: dict[str, dict]) -> str:
-    head = ["method", "prec", "recall"] + [f"R@{round(s * 100)}%" for s in SIZES] + [
+    head = ["method", "prec", "recall"] + [size_label(s) for s in SIZES] + [
         "FA/1k",
         "delay med",
         "delay p90",
@@ -180,9 +181,14 @@ def format_table(results: dict[str, dict]) -> str:
                 f"{r['ms_per_series']:.1f}",
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return align(rows)
+
+
+def align(rows: list[list[str]]) -> str:
+    """Rows of cells as a text table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
-        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
         for row in rows
     )
 
@@ -193,3 +199,40 @@ def format_pct(x: float | None) -> str:
 
 def format_number(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
+
+
+def size_label(size: float) -> str:
+    """R@5% for the recall of 5 % changes."""
+    return f"R@{round(size * 100)}%"
+
+
+def format_differences(differences: list[Difference], level: float) -> str:
+    """`paired.compare` as a table: each figure under A and B, B - A and its interval; `*`
+    marks a difference whose interval excludes zero."""
+    rows = [["figure", "A", "B", "B - A", f"{round(100 * level)}% interval", ""]]
+    for d in differences:
+        rows.append([_figure_label(d.name), _show(d.name, d.a), _show(d.name, d.b), _show(d.name, d.delta),
+                     _show_interval(d.name, d.low, d.high), "*" if d.clear else ""])
+    return align(rows)
+
+
+def format_intervals(spread: dict[str, tuple[float | None, float | None]], level: float) -> str:
+    """`paired.intervals` as a table: one line per figure."""
+    rows = [["figure (perfhud)", f"{round(100 * level)}% interval over the series"]]
+    rows += [[_figure_label(name), _show_interval(name, *bounds)] for name, bounds in spread.items()]
+    return align(rows)
+
+
+def _figure_label(name: str) -> str:
+    return size_label(float(name.removeprefix("recall_"))) if name.startswith("recall_") else name
+
+
+def _show(name: str, x: float | None) -> str:
+    """False alarms per 1,000 commits as they are, every other figure in percent."""
+    if name != "false_alarms_per_1k":
+        return format_pct(x)
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _show_interval(name: str, low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"[{_show(name, low)}, {_show(name, high)}]"

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .scoring import SIZES, SeriesOutcome
+from .scoring import RATE_NAMES, SeriesOutcome, defined, rates
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_LEVEL = 0.9
@@ -51,7 +51,7 @@ class Difference:
 
 def figure_names() -> list[str]:
     """The figures compared, in the order `compare` returns them."""
-    return ["precision", "recall", *(f"recall_{s:g}" for s in SIZES), "false_alarms_per_1k"]
+    return list(RATE_NAMES)
 
 
 def compare(
@@ -78,7 +78,7 @@ def compare(
     for name in figure_names():
         fa, fb = figures_a[name], figures_b[name]
         low, high = _interval(fb[1:] - fa[1:], level)
-        out.append(Difference(name, _value(fa[0]), _value(fb[0]), low, high))
+        out.append(Difference(name, defined(fa[0]), defined(fb[0]), low, high))
     return out
 
 
@@ -118,63 +118,11 @@ def _interval(values: np.ndarray, level: float) -> tuple[float | None, float | N
 
 
 def _figures(outcomes: Sequence[SeriesOutcome], weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Each figure for each row of `weights` (per-series counts); NaN where undefined."""
-    detections = weights @ np.array([o.detections for o in outcomes], dtype=float)
-    matched = weights @ np.array([o.matched for o in outcomes], dtype=float)
-    commits = weights @ np.array([o.commits for o in outcomes], dtype=float)
-    found = weights @ np.array([o.found_by_size for o in outcomes], dtype=float)
-    total = weights @ np.array([o.total_by_size for o in outcomes], dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        figures = {
-            # As `Tally.summary`: a detector that raised nothing is not imprecise.
-            "precision": np.where(detections > 0, matched / detections, 1.0),
-            "recall": np.where(total.sum(axis=1) > 0, found.sum(axis=1) / total.sum(axis=1), np.nan),
-            "false_alarms_per_1k": np.where(commits > 0, 1000.0 * (detections - matched) / commits, 0.0),
-        }
-        for j, s in enumerate(SIZES):
-            figures[f"recall_{s:g}"] = np.where(total[:, j] > 0, found[:, j] / total[:, j], np.nan)
-    return figures
-
-
-def _value(x: float) -> float | None:
-    return None if not np.isfinite(x) else float(x)
-
-
-def format_differences(differences: list[Difference], level: float) -> str:
-    """The comparison as a table: each figure under A and B, B - A and its interval; `*`
-    marks a difference whose interval excludes zero."""
-    rows = [["figure", "A", "B", "B - A", f"{round(100 * level)}% interval", ""]]
-    for d in differences:
-        rows.append([_label(d.name), _show(d.name, d.a), _show(d.name, d.b), _show(d.name, d.delta),
-                     _show_interval(d.name, d.low, d.high), "*" if d.clear else ""])
-    return _table(rows)
-
-
-def format_intervals(spread: dict[str, tuple[float | None, float | None]], level: float) -> str:
-    """One line per figure of `intervals`: its interval over the series."""
-    rows = [["figure (perfhud)", f"{round(100 * level)}% interval over the series"]]
-    rows += [[_label(name), _show_interval(name, *bounds)] for name, bounds in spread.items()]
-    return _table(rows)
-
-
-def _label(name: str) -> str:
-    if name in ("precision", "recall", "false_alarms_per_1k"):
-        return name
-    return f"R@{round(100 * float(name.removeprefix('recall_')))}%"
-
-
-def _show(name: str, x: float | None) -> str:
-    """False alarms per 1,000 commits as they are, every other figure in percent."""
-    if x is None:
-        return "-"
-    return f"{x:.3f}" if name == "false_alarms_per_1k" else f"{100 * x:.1f}"
-
-
-def _show_interval(name: str, low: float | None, high: float | None) -> str:
-    return "-" if low is None or high is None else f"[{_show(name, low)}, {_show(name, high)}]"
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                     for r in rows)
+    """Each figure for each row of `weights` (per-series counts), as `Tally.summary` has it."""
+    return rates(
+        weights @ np.array([o.detections for o in outcomes], dtype=float),
+        weights @ np.array([o.matched for o in outcomes], dtype=float),
+        weights @ np.array([o.commits for o in outcomes], dtype=float),
+        weights @ np.array([o.found_by_size for o in outcomes], dtype=float),
+        weights @ np.array([o.total_by_size for o in outcomes], dtype=float),
+    )

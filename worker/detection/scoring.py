@@ -104,14 +104,18 @@ class Tally:
     def summary(self) -> dict:
         false_alarms = self.detections - self.matched
         delays = np.asarray(self.delays, dtype=float)
+        r = rates(
+            self.detections,
+            self.matched,
+            self.commits,
+            np.array([self.found_by_size[s] for s in SIZES]),
+            np.array([self.total_by_size[s] for s in SIZES]),
+        )
         return {
-            "precision": self.matched / self.detections if self.detections else 1.0,
-            "recall": self.matched / self.true_changes if self.true_changes else 1.0,
-            "recall_by_size": {
-                str(s): (self.found_by_size[s] / self.total_by_size[s] if self.total_by_size[s] else None)
-                for s in SIZES
-            },
-            "false_alarms_per_1k": 1000.0 * false_alarms / self.commits if self.commits else 0.0,
+            "precision": float(r["precision"]),
+            "recall": float(r["recall"]),
+            "recall_by_size": {str(s): defined(r[f"recall_{s:g}"]) for s in SIZES},
+            "false_alarms_per_1k": float(r["false_alarms_per_1k"]),
             "delay_median": float(np.median(delays)) if delays.size else None,
             "delay_p90": float(np.percentile(delays, 90)) if delays.size else None,
             "us_per_update": 1e6 * self.seconds / self.updates if self.updates else 0.0,
@@ -122,6 +126,36 @@ class Tally:
             "commits": self.commits,
             "series": self.series,
         }
+
+
+RATE_NAMES = ("precision", "recall", *(f"recall_{s:g}" for s in SIZES), "false_alarms_per_1k")
+
+
+def rates(detections, matched, commits, found, total) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """The reported ratios (`RATE_NAMES`) from counts: numbers, or arrays with one entry per
+    resample of the series (`found` and `total` then have a last axis over `SIZES`).
+
+    A detector that raised nothing is not imprecise (precision 1), a file without true changes
+    is not missed (recall 1), and no commits raise no false alarms; the recall of a size
+    without true changes is NaN (undefined).
+    """
+    detections, matched, commits = (np.asarray(x, dtype=float) for x in (detections, matched, commits))
+    found, total = np.asarray(found, dtype=float), np.asarray(total, dtype=float)
+    found_all, total_all = found.sum(axis=-1), total.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "precision": np.where(detections > 0, matched / detections, 1.0),
+            "recall": np.where(total_all > 0, found_all / total_all, 1.0),
+            "false_alarms_per_1k": np.where(commits > 0, 1000.0 * (detections - matched) / commits, 0.0),
+        }
+        for j, s in enumerate(SIZES):
+            out[f"recall_{s:g}"] = np.where(total[..., j] > 0, found[..., j] / total[..., j], np.nan)
+    return out
+
+
+def defined(x: float | np.ndarray) -> float | None:
+    """`x` as a float, or None where it is NaN (undefined)."""
+    return float(x) if np.isfinite(x) else None
 
 
 def size_key(magnitude: float) -> float:
