@@ -276,25 +276,40 @@ def job_reader(settings: Settings, job_id: int) -> Callable[[], object]:
     return read
 
 
-def after_work_done(session) -> bool:  # type: ignore[no-untyped-def]
-    """Every succeeded job's after-work has committed, not only the job itself.
+def settled_jobs(session):  # type: ignore[no-untyped-def]
+    """Every job, once none is open and every finished job's after-work has committed; else None.
 
     The worker records a job (its status and results) in one transaction and then runs what
     follows from it in another: change detection for a measuring job (a verdict on each
-    result of a series it follows, and any re-run that queues), the verdicts of a re-run. A
-    test that stops waiting once the jobs show finished can read between the two, and see a
-    verdict whose re-run it missed a statement earlier."""
+    result of a series it follows, and any re-run or bisection step that queues), the
+    verdicts of a re-run. Each statement here reads its own snapshot, so the jobs are read
+    before and after the check of their after-work, and only an unchanged list counts: a
+    list read before an after-work committed would miss the jobs it queued, while the
+    check of the after-work already sees its verdicts."""
     from sqlalchemy import select
 
     from db.models import Job, JobKind, JobStatus, Result
 
-    succeeded = list(session.scalars(select(Job).where(Job.status == JobStatus.SUCCEEDED)))
+    def jobs() -> list:  # type: ignore[type-arg]
+        return list(session.scalars(select(Job).order_by(Job.id)))
+
+    def state(listed: list) -> list[tuple[int, JobStatus]]:  # type: ignore[type-arg]
+        return [(j.id, j.status) for j in listed]
+
+    before = jobs()
+    if not all(j.status.finished for j in before):
+        return None
+    succeeded = [j for j in before if j.status == JobStatus.SUCCEEDED]
     if any(j.kind == JobKind.CONFIRM and j.params.get("benchmark_ids") and "verdicts" not in (j.summary or {})
            for j in succeeded):
-        return False
+        return None
     followed = {j.id: set((j.summary or {}).get("series", [])) for j in succeeded if j.kind != JobKind.CONFIRM}
     undecided = session.scalars(select(Result).where(Result.job_id.in_(followed), Result.verdict.is_(None)))
-    return not any(r.benchmark.name in followed[r.job_id] for r in undecided)
+    if any(r.benchmark.name in followed[r.job_id] for r in undecided):
+        return None
+    session.expire_all()  # read the jobs again from the database, not from the session
+    after = jobs()
+    return after if state(after) == state(before) else None
 
 
 class Kit:
@@ -305,7 +320,7 @@ class Kit:
     wait_for = staticmethod(wait_for)
     pid_alive = staticmethod(pid_alive)
     job_reader = staticmethod(job_reader)
-    after_work_done = staticmethod(after_work_done)
+    settled_jobs = staticmethod(settled_jobs)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ benchmarked loop twice as slow, and commit 4, and only commit 4, gets an alert."
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db.models import Alert, AlertGroup, Benchmark, Commit, Job, JobKind, JobStatus, Result, Verdict
 from db.session import make_engine, make_session_factory, session_scope
@@ -28,11 +28,9 @@ def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, 
 
     def settled() -> bool:
         with session_scope(factory) as s:
-            open_jobs = s.scalar(select(func.count()).select_from(Job).where(
-                Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])))
-            regular_done = s.scalar(select(func.count()).select_from(Job).where(
-                Job.kind == JobKind.REGULAR, Job.status == JobStatus.SUCCEEDED))
-            return open_jobs == 0 and regular_done == 6 and kit.after_work_done(s)
+            jobs = kit.settled_jobs(s)
+            return jobs is not None and sum(j.kind == JobKind.REGULAR and j.status == JobStatus.SUCCEEDED
+                                            for j in jobs) == 6
 
     kit.wait_for(settled, 150, "all jobs (regular and follow-ups) to finish", worker)
     with session_scope(factory) as s:
@@ -62,7 +60,7 @@ def test_backfill_six_commits_alerts_only_commit_four(stack, git_repo, workers, 
         follow_ups = [(j.kind.value, j.commit.sha[:8], j.summary.get("verdicts") if j.summary else None)
                       for j in jobs.values() if j.kind != JobKind.REGULAR]
         assert verdicts[4] == Verdict.REGRESSION, str((verdicts, ratios, follow_ups))
-        # Every commit's detection has run (`after_work_done`): each one has a verdict.
+        # Every commit's detection has run (`settled_jobs`): each one has a verdict.
         assert all(v == Verdict.NO_CHANGE for i, v in verdicts.items() if i != 4), \
             str(({i: (v.value if v else None, by_sha[shas[i - 1]].change_pct) for i, v in verdicts.items()},
                  ratios, follow_ups))

@@ -4,6 +4,7 @@ measured is narrowed down to the commit that made it, then confirmed by a re-run
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from statistics import median
 
 from sqlalchemy import select
 
@@ -38,8 +39,8 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
 
     def settled() -> bool:
         with session_scope(factory) as s:
-            jobs = s.scalars(select(Job)).all()
-            return len(jobs) > 7 and all(j.status.finished for j in jobs) and kit.after_work_done(s)
+            jobs = kit.settled_jobs(s)
+            return jobs is not None and len(jobs) > 7
 
     kit.wait_for(settled, 240, "the heads, the bisection and the confirmation", worker)
     with session_scope(factory) as s:
@@ -47,14 +48,23 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
         assert all(j.status == JobStatus.SUCCEEDED for j in jobs), \
             [(j.kind.value, j.status.value, j.error, (j.log_tail or '')[-300:]) for j in jobs if j.status != JobStatus.SUCCEEDED]
         bisected = [j.commit.sha for j in jobs if j.kind == JobKind.BISECT]
-        # Which commit (1-10) each job measured, and what its points were labelled: enough to
-        # tell a bisection that never started from one that went elsewhere.
-        history = [(j.id, j.kind.value, shas.index(j.commit.sha) + 1,
-                    sorted({(r.benchmark.name, r.verdict.value if r.verdict else None) for r in
-                            s.scalars(select(Result).where(Result.job_id == j.id))}))
-                   for j in sorted(jobs, key=lambda j: j.id)]
-        assert shas[5] in bisected, history  # the middle of 6..7 was measured on the same host
+        # Each job's kind, commit (1-10), tuned/eager ratio and verdicts, and the worker's notes
+        # on bisection and re-runs: enough to tell a bisection that never started from one that
+        # went elsewhere, and whether a noisy point misled it.
+        history = []
+        for j in sorted(jobs, key=lambda j: j.id):
+            results = {r.benchmark.name: r for r in s.scalars(select(Result).where(Result.job_id == j.id))}
+            tuned, eager = results.get("loop-eval-fp32-tuned_latency"), results.get("loop-eval-fp32-eager_latency")
+            ratio = round(median(tuned.samples) / median(eager.samples), 2) if tuned and eager else None
+            history.append((j.id, j.kind.value, shas.index(j.commit.sha) + 1, ratio,
+                            tuned.verdict.value if tuned and tuned.verdict else None, (j.summary or {}).get("verdicts")))
+        notable = [line for line in worker.log().splitlines()
+                   if any(word in line for word in ("WARNING", "ERROR", "bisect", "confirm"))]
+        # A string: pytest shortens a long list.
+        history_text = "\n".join(map(str, history)) + "\nworker log:\n" + "\n".join(notable[-40:])
+        assert shas[5] in bisected, history_text  # the middle of 6..7 was measured on the same host
         alerts = s.scalars(select(Alert)).all()
-        assert [a.suspect_commit.sha for a in alerts] == [shas[5]], [(a.suspect_commit.sha, a.change_pct) for a in alerts]
+        assert [a.suspect_commit.sha for a in alerts] == [shas[5]], (
+            f"{[(a.suspect_commit.sha, a.change_pct) for a in alerts]}\n{history_text}")
         assert alerts[0].last_good_commit.sha == shas[4]
 
