@@ -14,14 +14,9 @@ The detector (:mod:`worker.detection`) is pure; this module is the database edge
 A series younger than the detector's reference window can still raise suspects (a shorter
 reference, :data:`YOUNG_MIN_PRE` points, and a lower bar, :data:`YOUNG_Z_SUSPECT`, because a
 noise estimate from a handful of points is itself noisy), but there the stream alone never
-confirms: only a re-run does, and a false suspect costs one re-run, not an alert. After a
-confirmed change the young segment borrows the noise of the one before it. A new series has
-none to borrow, so its noise is taken as at least :data:`NEW_SERIES_NOISE_FLOOR_PCT`: two or
-three points can sit a fraction of a percent apart by chance, and against that scale every
-difference between them is many sigmas. The detector places a step where a fit with each
-point's deviation capped at a few sigmas fits best; with such a sigma a wobble of a few percent
-among the first points costs that fit as much as a doubling after them, the suspect lands on
-the wobble (whose re-run rejects it), and the doubling is never named.
+confirms: only a re-run does, and a false suspect costs one re-run, not an alert. Such short
+references take their noise from the segment before a change, or for a new series as at least
+a typical host's (`worker.detection.scan.reference_sigma`).
 
 Points may arrive out of commit order (a bisection, a retried job): the detector is then
 replayed from the new point to the newest.
@@ -53,18 +48,8 @@ BASELINE_VARIANT = "eager"
 NO_CHANGE, SUSPECT, REGRESSION, IMPROVEMENT = (v.value for v in Verdict)
 YOUNG_MIN_PRE = 2
 YOUNG_Z_SUSPECT = 2.0
-# Within the 0.5 to 5 % run-to-run noise (CV) that CPU benchmark hosts show: until a new series
-# has a reference of its own, it is taken to be as noisy as a typical one, not as quiet as its
-# first two or three points happen to look. The worker tests' tiny suite, on a loaded machine,
-# gave first points 1 to 7 % apart before a doubling. In 4,500 replays of four first points drawn
-# between 0.92 and 1.05 of a level and three at about twice it, each in a random arrival order,
-# the doubling went unnamed 13 times at the general floor (0.05 %), 11 at 1 % and never at 2 %,
-# and the re-runs queued for the unchanged commits fell from 2,595 to 2,075 and 1,221.
-NEW_SERIES_NOISE_FLOOR_PCT = 2.0
 YOUNG_CONFIG = dataclasses.replace(DETECTOR_CONFIG, min_pre=YOUNG_MIN_PRE,
                                    z_suspect=min(YOUNG_Z_SUSPECT, DETECTOR_CONFIG.z_suspect))
-NEW_SERIES_CONFIG = dataclasses.replace(
-    YOUNG_CONFIG, noise_floor_pct=max(NEW_SERIES_NOISE_FLOOR_PCT, DETECTOR_CONFIG.noise_floor_pct))
 _SERIES_KINDS = (JobKind.REGULAR, JobKind.BISECT)
 
 
@@ -128,7 +113,7 @@ def replay(points: Sequence[SeriesPoint], start: int, *, lower_is_better: bool) 
     for i in range(start, len(points)):
         segment_start = max((k for k, p in enumerate(points[:i]) if p.commit.sha in changes), default=0)
         young = i - segment_start < DETECTOR_CONFIG.min_pre
-        config = DETECTOR_CONFIG if not young else YOUNG_CONFIG if segment_start else NEW_SERIES_CONFIG
+        config = YOUNG_CONFIG if young else DETECTOR_CONFIG
         window = [p.as_point() for p in points[max(0, i - DETECTOR_CONFIG.window + 1):i]]
         step = detection.evaluate_point(window, points[i].as_point(), lower_is_better=lower_is_better,
                                         config=config, changes=changes, open_suspect=open_suspect)

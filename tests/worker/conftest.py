@@ -293,12 +293,11 @@ def settled_jobs(session):  # type: ignore[no-untyped-def]
     def jobs() -> list:  # type: ignore[type-arg]
         return list(session.scalars(select(Job).order_by(Job.id)))
 
-    def state(listed: list) -> list[tuple[int, JobStatus]]:  # type: ignore[type-arg]
-        return [(j.id, j.status) for j in listed]
-
     before = jobs()
     if not all(j.status.finished for j in before):
         return None
+    # Taken now: the objects read again below are these same ones, refreshed.
+    seen = [(j.id, j.status) for j in before]
     succeeded = [j for j in before if j.status == JobStatus.SUCCEEDED]
     if any(j.kind == JobKind.CONFIRM and j.params.get("benchmark_ids") and "verdicts" not in (j.summary or {})
            for j in succeeded):
@@ -309,7 +308,7 @@ def settled_jobs(session):  # type: ignore[no-untyped-def]
         return None
     session.expire_all()  # read the jobs again from the database, not from the session
     after = jobs()
-    return after if state(after) == state(before) else None
+    return after if [(j.id, j.status) for j in after] == seen else None
 
 
 class Kit:

@@ -51,10 +51,11 @@ def test_unmeasured_commits_are_bisected_to_the_culprit(stack, git_repo, workers
         # Each job's kind, commit (1-10), tuned/eager ratio and verdicts, and the worker's notes
         # on bisection and re-runs: enough to tell a bisection that never started from one that
         # went elsewhere, and whether a noisy point misled it.
+        results = {(r.job_id, r.benchmark.name): r for r in s.scalars(select(Result))}
         history = []
         for j in sorted(jobs, key=lambda j: j.id):
-            results = {r.benchmark.name: r for r in s.scalars(select(Result).where(Result.job_id == j.id))}
-            tuned, eager = results.get("loop-eval-fp32-tuned_latency"), results.get("loop-eval-fp32-eager_latency")
+            tuned = results.get((j.id, "loop-eval-fp32-tuned_latency"))
+            eager = results.get((j.id, "loop-eval-fp32-eager_latency"))
             ratio = round(median(tuned.samples) / median(eager.samples), 2) if tuned and eager else None
             history.append((j.id, j.kind.value, shas.index(j.commit.sha) + 1, ratio,
                             tuned.verdict.value if tuned and tuned.verdict else None, (j.summary or {}).get("verdicts")))

@@ -114,6 +114,20 @@ PRIOR_NOISE_MIN_POINTS = 8
 # (R@5 84.4 -> 85.7 %, R@10 98.7 -> 100 %, 29 false alarms); at a ratio of 3 it raised one
 # false alarm more, at 8 it gave the same replay as at 5.
 PRIOR_SHIFT_RATIO = 5.0
+# Smallest noise of a reference shorter than `PRIOR_NOISE_MIN_POINTS` with no previous segment
+# to borrow from, in percent: within the 0.5 to 5 % run-to-run CVs of CPU benchmark hosts. Two
+# or three first points can sit 0.2 % apart by chance; against that scale a wobble of a few
+# percent among them and a doubling after them are both beyond `LOCATE_CAP_SIGMAS`, and the
+# step is placed on the wobble. Only a configuration with `min_pre` below
+# `PRIOR_NOISE_MIN_POINTS` (the worker's young series) tests such references; the same floor
+# keeps `min_detectable_change` of a series of a few points from claiming a fraction of a
+# percent. In 4,500 replays of four first points drawn between 0.92 and 1.05 of a level and
+# three at about twice it, each in a random arrival order, through the worker's young
+# configuration, the doubling went unnamed 13 times without this floor (0.05 %), 11 at 1 % and
+# never at 2 %, and the re-runs queued for the unchanged commits fell from 2,595 to 2,075 and
+# 1,221.
+SHORT_REFERENCE_NOISE_FLOOR_PCT = 2.0
+_SHORT_REFERENCE_NOISE_FLOOR = math.log1p(SHORT_REFERENCE_NOISE_FLOOR_PCT / 100.0)
 # Huber's clipping constant, in noise sigmas: a spiked run moves a robust mean of n points
 # by at most HUBER_K * sigma / n.
 HUBER_K = 1.5
@@ -277,18 +291,24 @@ def reference_sigma(levels: np.ndarray, starts: list[int], end: int, config: Det
     eight or ten points is often far too small, which turns the settling of a fresh level
     into a second "change". So while the segment holds fewer than `pre_window` reference
     points, the scale is at least the previous segment's spread around its median, or its
-    spread between neighbours where a level moved within it (`PRIOR_SHIFT_RATIO`).
+    spread between neighbours where a level moved within it (`PRIOR_SHIFT_RATIO`). A
+    reference of fewer than `PRIOR_NOISE_MIN_POINTS` points with no such segment to borrow
+    from (a new series) is taken to be at least as noisy as a typical benchmark host
+    (`SHORT_REFERENCE_NOISE_FLOOR_PCT`).
     """
     floor = config.noise_floor
     seg = starts[-1]
     sigma = noise_sigma(levels[max(seg, end - config.pre_window) : end], floor)
-    if len(starts) > 1 and end - seg < config.pre_window:
-        lo = max(starts[-2], seg - config.pre_window)
-        # Leave out the points next to the change: its place is known to a commit or two.
-        before = levels[lo : max(lo, seg - BOUNDARY_MARGIN)]
-        if before.size >= PRIOR_NOISE_MIN_POINTS:
-            around, between = noise_scales(before, floor)
-            sigma = max(sigma, between if around > PRIOR_SHIFT_RATIO * between else around)
+    if end - seg >= config.pre_window:
+        return sigma
+    lo = max(starts[-2], seg - config.pre_window) if len(starts) > 1 else seg
+    # Leave out the points next to the change: its place is known to a commit or two.
+    before = levels[lo : max(lo, seg - BOUNDARY_MARGIN)]
+    if before.size >= PRIOR_NOISE_MIN_POINTS:
+        around, between = noise_scales(before, floor)
+        return max(sigma, between if around > PRIOR_SHIFT_RATIO * between else around)
+    if end - seg < PRIOR_NOISE_MIN_POINTS:
+        return max(sigma, _SHORT_REFERENCE_NOISE_FLOOR)
     return sigma
 
 

@@ -44,8 +44,6 @@ class Tally:
     """Counts accumulated over series; `summary()` turns them into the reported figures."""
 
     detections: int = 0
-    matched: int = 0
-    true_changes: int = 0
     commits: int = 0
     updates: int = 0
     seconds: float = 0.0
@@ -53,6 +51,15 @@ class Tally:
     delays: list[int] = field(default_factory=list)
     found_by_size: dict[float, int] = field(default_factory=lambda: {s: 0 for s in SIZES})
     total_by_size: dict[float, int] = field(default_factory=lambda: {s: 0 for s in SIZES})
+
+    @property
+    def matched(self) -> int:
+        """Detections matched to a true change: one per true change found (matching is one-to-one)."""
+        return sum(self.found_by_size.values())
+
+    @property
+    def true_changes(self) -> int:
+        return sum(self.total_by_size.values())
 
     def add_series(
         self,
@@ -87,8 +94,6 @@ class Tally:
             self.found_by_size[s] += found[s]
             self.total_by_size[s] += total[s]
         self.detections += len(detections)
-        self.matched += len(used_d)
-        self.true_changes += len(truths)
         self.commits += n_commits
         self.updates += updates
         self.seconds += seconds

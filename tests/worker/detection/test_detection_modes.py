@@ -139,3 +139,13 @@ def test_a_young_segment_does_not_take_a_long_stay_before_it_for_noise(monkeypat
     after_stay = min_detectable_change(stay, changes=["c60"])
     after_plain = min_detectable_change(plain, changes=["c60"])
     assert after_stay <= 1.5 * after_plain, (after_stay, after_plain)
+
+
+def test_a_new_series_of_a_few_points_is_not_taken_to_be_as_quiet_as_they_look():
+    """Five commits 0.1 % apart say little about a host's noise: the smallest change the
+    series can show is that of a typical host's noise (`SHORT_REFERENCE_NOISE_FLOOR_PCT`),
+    not of their spread. Once it has a reference of its own, its own noise counts."""
+    few = points([1.0] * 5, [0.001] * 5)
+    many = points([1.0] * 40, [0.001] * 40)
+    assert min_detectable_change(few) >= scan_module.SHORT_REFERENCE_NOISE_FLOOR_PCT
+    assert min_detectable_change(many) < 0.5
