@@ -11,6 +11,7 @@ from db.queries.hud import CELL_SEP, FIELD_SEP, PACKED_FIELDS
 from tests.dashboard.seed_data import (
     FAILED_COMMIT, IMPROVEMENT_COMMIT, N_COMMITS, QUEUED_COMMIT, REGRESSION_COMMIT, REPO, SUSPECT_COMMIT, Seed,
 )
+from worker.detection import DETECTOR_CONFIG
 
 
 def hud_row(html: str, sha: str) -> str:
@@ -134,8 +135,10 @@ def test_series_page_marks_change_point_and_alert(client: FlaskClient, seeded: S
     assert f"alert {seeded.alert_id}: +25.0% (open)" in html
     data = client.get(f"/api/v1/series?benchmark={bench}&host=host-a").get_json()
     pct, slow = data["min_detectable_change_pct"], data["min_detectable_change_slow_pct"]
-    assert f'id="detectable">Smallest change the stream confirms' in html
-    assert f"within 12 commits,\n from its own noise: {pct:.1f} %; within 30 commits" in html and f"{slow:.1f} %" in html
+    assert 'id="detectable">Smallest change the stream confirms' in html
+    fast_lag, slow_lag = DETECTOR_CONFIG.max_lag, DETECTOR_CONFIG.slow_max_lag
+    assert f"within {fast_lag} commits,\n from its own noise: {pct:.1f} %; within {slow_lag} commits" in html
+    assert f"{slow:.1f} %" in html
     assert "/vendor/plotly.min.js" in html
     assert "cdn" not in html.lower()
 

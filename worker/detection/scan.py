@@ -81,7 +81,7 @@ Why these choices:
   gap stays a wave), and the host model prefers the step by the margin `z_confirm` asks,
   the stays are the host's and the step is believed. The same lane also finds a step the
   fast test missed by chance (a z-score just under `z_confirm` within `max_lag` points).
-  The price is delay: these alerts come 13 to 30 points after the change (placed at the
+  The price is delay: these alerts come 13 to 40 points after the change (placed at the
   right commit all the same).
 """
 
@@ -165,22 +165,32 @@ SEPARATED_SIGMAS = 3.0
 STEP_FRACTION = 0.6
 # The lag-one autocorrelation of the reference, in its own standard errors (1/sqrt(n) for n
 # points of white noise), under which the slow lane believes a step. Drift and a host that
-# dwells at each of two speeds push it up; white noise stays below one standard error about
-# nine times in ten (at 25 to 80 points), so the check costs the slow lane some of the steps
-# it could see. A threshold in standard errors rather than one fixed coefficient asks as
-# much of a short reference (25 points, standard error 0.2) as of a long one (80 points,
-# 0.11). A fixed 0.1 passed white noise three times in four at 25 points; on the labelled
-# dev file it kept out two 3 % changes and one 1 % change that this threshold finds, for as
-# many false alarms.
-SLOW_LANE_AUTOCORRELATION_Z = 1.0
+# dwells at each of two speeds push it up. A threshold in standard errors rather than one
+# fixed coefficient asks as much of a short reference (20 points, standard error 0.22) as of
+# a long one (80 points, 0.11); a fixed 0.1 passed white noise three times in four at 25
+# points. The check costs the slow lane some steps between white levels, and for good: a
+# candidate's reference is the points before its split, the same at every later point, so a
+# white reference that stands out once stands out each time. At one standard error about one
+# in six white references failed; on the fresh series of seeds 22-27 of `synthetic.py`
+# (1,800), this check was what most often refused 19 of the 113 missed 5 % changes. At 1.5
+# (about one in fifteen): recall +0.6 points (R@2 +1.3, R@5 +0.9) for 0.020 false alarms per
+# 1,000 commits more, where lowering `z_confirm` to 5.3 bought the same recall for 0.047;
+# judging at one standard error a reference with its best single step taken out (an earlier
+# change too small to confirm leaves a reference that is not white) bought recall +0.5 for
+# 0.030.
+SLOW_LANE_AUTOCORRELATION_Z = 1.5
 # Fewest reference points (since the series began or its last change) under which the slow
 # lane believes nothing: below that, neither the noise nor the whiteness of the reference is
 # known well enough for a step of about one sigma. Fewer than `pre_window` so that a change
 # in the first commits of a series, or soon after an earlier change, is still found. On the
-# labelled dev file 25 found three more 3-5 % changes than 40 did; it also raised three
-# alerts more than two commits off any true change (two of them 1 % changes placed three
-# or four commits away, one on a wave).
-SLOW_LANE_MIN_REFERENCE = 25
+# labelled dev file 25 found three more 3-5 % changes than 40 did. The lane looks at a
+# segment as soon as it holds this many points beyond `max_lag` (it used to wait for
+# `pre_window` of them, which left a change 20 to 40 commits after a confirmed one to the
+# fast lane alone, and lost it once `slow_max_lag` points had passed). On seeds 22-27 of
+# `synthetic.py`, that and 20 in place of 25 found changes 20 to 25 commits after an earlier
+# one: recall +1.0 points (R@2 +1.8, R@3 +1.2, R@5 +1.6, R@10 +0.6) for 0.022 false alarms per
+# 1,000 commits more.
+SLOW_LANE_MIN_REFERENCE = 20
 # Residuals are clipped at this many sigmas before the autocorrelation: one spiked run
 # would otherwise dominate the sum.
 AUTOCORRELATION_CLIP = 2.0
@@ -380,7 +390,7 @@ def _slow_lane_config(config: DetectorConfig) -> DetectorConfig:
 def _scan_slow_lane(levels: np.ndarray, config: DetectorConfig, starts: list[int]) -> Candidate | None:
     """A confirmed step that only the slow lane sees (see the module docstring), or None."""
     seg = starts[-1]
-    if config.slow_max_lag == config.max_lag or levels.size - seg <= config.pre_window + config.max_lag:
+    if config.slow_max_lag == config.max_lag or levels.size - seg <= SLOW_LANE_MIN_REFERENCE + config.max_lag:
         return None
     cand = _scan_levels(levels, _slow_lane_config(config), starts)
     if cand is None or not cand.confirmed or cand.lag <= config.max_lag:

@@ -76,7 +76,7 @@ def slide(seed: int, n: int = 200) -> list[Point]:
     ]
 
 
-@pytest.mark.parametrize("seed", [7, 24, 55])
+@pytest.mark.parametrize("seed", [7, 27, 55])
 def test_a_slide_does_not_pass_for_a_small_step(monkeypatch, seed):
     """Over thirty points a slow slide looks like a small step, and its reference can look
     white; its level moves between the first and second half of a side, which is what keeps
@@ -116,7 +116,7 @@ def test_a_wave_does_not_pass_for_a_small_step(monkeypatch, seed):
     assert alerts(wave(seed)) != {}
 
 
-@pytest.mark.parametrize("seed", [7, 24, 55])
+@pytest.mark.parametrize("seed", [7, 27, 55])
 def test_a_slide_fits_a_line_better_than_a_step(monkeypatch, seed):
     """Over the seventy points the slow lane looks at, a slide is a line: with every other
     guard against it switched off, the check that a step fits better than a straight line
