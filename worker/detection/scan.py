@@ -173,7 +173,7 @@ STEP_FRACTION = 0.6
 # white reference that stands out once stands out each time. At one standard error about one
 # in six white references failed; on the fresh series of seeds 22-27 of `synthetic.py`
 # (1,800), this check was what most often refused 19 of the 113 missed 5 % changes. At 1.5
-# (about one in fifteen): recall +0.6 points (R@2 +1.3, R@5 +0.9) for 0.020 false alarms per
+# (about one in fifteen; with the reach of `SLOW_LANE_MIN_REFERENCE`, at z 5.5): recall +0.6 points (R@2 +1.3, R@5 +0.9) for 0.020 false alarms per
 # 1,000 commits more, where lowering `z_confirm` to 5.3 bought the same recall for 0.047;
 # judging at one standard error a reference with its best single step taken out (an earlier
 # change too small to confirm leaves a reference that is not white) bought recall +0.5 for
@@ -187,8 +187,8 @@ SLOW_LANE_AUTOCORRELATION_Z = 1.5
 # segment as soon as it holds this many points beyond `max_lag` (it used to wait for
 # `pre_window` of them, which left a change 20 to 40 commits after a confirmed one to the
 # fast lane alone, and lost it once `slow_max_lag` points had passed). On seeds 22-27 of
-# `synthetic.py`, that and 20 in place of 25 found changes 20 to 25 commits after an earlier
-# one: recall +1.0 points (R@2 +1.8, R@3 +1.2, R@5 +1.6, R@10 +0.6) for 0.022 false alarms per
+# `synthetic.py` (at z 5.5, up to 30 points), that and 20 in place of 25 found changes 20 to
+# 25 commits after an earlier one: recall +1.0 points (R@2 +1.8, R@3 +1.2, R@5 +1.6, R@10 +0.6) for 0.022 false alarms per
 # 1,000 commits more.
 SLOW_LANE_MIN_REFERENCE = 20
 # Residuals are clipped at this many sigmas before the autocorrelation: one spiked run
@@ -311,12 +311,13 @@ def reference_sigma(levels: np.ndarray, starts: list[int], end: int, config: Det
     sigma = noise_sigma(levels[max(seg, end - config.pre_window) : end], floor)
     if end - seg >= config.pre_window:
         return sigma
-    lo = max(starts[-2], seg - config.pre_window) if len(starts) > 1 else seg
-    # Leave out the points next to the change: its place is known to a commit or two.
-    before = levels[lo : max(lo, seg - BOUNDARY_MARGIN)]
-    if before.size >= PRIOR_NOISE_MIN_POINTS:
-        around, between = noise_scales(before, floor)
-        return max(sigma, between if around > PRIOR_SHIFT_RATIO * between else around)
+    if len(starts) > 1:
+        lo = max(starts[-2], seg - config.pre_window)
+        # Leave out the points next to the change: its place is known to a commit or two.
+        before = levels[lo : max(lo, seg - BOUNDARY_MARGIN)]
+        if before.size >= PRIOR_NOISE_MIN_POINTS:
+            around, between = noise_scales(before, floor)
+            return max(sigma, between if around > PRIOR_SHIFT_RATIO * between else around)
     if end - seg < PRIOR_NOISE_MIN_POINTS:
         return max(sigma, _SHORT_REFERENCE_NOISE_FLOOR)
     return sigma
