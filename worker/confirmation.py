@@ -9,6 +9,7 @@ summary, and the series' results are only re-labelled.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -132,10 +133,12 @@ def decide_series(session: Session, job: Job, bench: Benchmark) -> str:
 
 def _relative_to_baseline(by_name: dict[str, list[list[float]]], name: str,
                           baseline_name: str | None) -> list[list[float]] | None:
-    """Each run's samples divided by the median of the baseline measured in the same run.
+    """Each run's samples as ratios to the baseline measured in the same run.
 
     The stream follows the ratio to the same job's baseline; the re-run must judge the same
-    quantity, and the ratio cancels what a busy host does to both within one run.
+    quantity, and the ratio cancels what a busy host does to both within one run. A run's
+    samples are scaled so that their median is the run's ratio as the stream's point_level
+    takes it (`detection.baseline_log_ratio`), their spread kept.
     """
     runs = by_name.get(name)
     base_runs = by_name.get(baseline_name) if baseline_name else None
@@ -143,10 +146,12 @@ def _relative_to_baseline(by_name: dict[str, list[list[float]]], name: str,
         return runs
     out = []
     for samples, base in zip(runs, base_runs, strict=True):
+        measured = [v for v in samples if v > 0]
         positive = [v for v in base if v > 0]
-        if not positive:
+        if not measured or not positive:
             return runs
-        scale = statistics.median(positive)  # as the stream's point_level divides
+        ratio = math.exp(detection.baseline_log_ratio(measured, positive))
+        scale = statistics.median(measured) / ratio
         out.append([v / scale for v in samples])
     return out
 

@@ -12,6 +12,10 @@ Public API (everything the worker needs):
     variant samples, if any (the detector then follows samples/baseline, which cancels
     host drift).
 
+``baseline_log_ratio(samples, baseline) -> float``
+    The level of a point with a baseline: the median log ratio over all sample pairs,
+    which a host switching between two speeds does not move as it moves a ratio of medians.
+
 ``Verdict(commit, state, change_pct, confidence, last_good_commit)``
     ``state`` is ``no_change``, ``suspect``, ``regression`` or ``improvement``;
     ``change_pct`` = (new/old - 1) * 100 in the metric's units; ``confidence`` in [0, 1]
@@ -72,7 +76,7 @@ compares this detector with the fixed threshold, lookback z-score and sliding t-
 """
 
 from .confirm import confirm, confirmation_verdict
-from .detector import SeriesDetector, evaluate_point, min_detectable_change, min_detectable_changes, point_level
+from .detector import SeriesDetector, baseline_log_ratio, evaluate_point, min_detectable_change, min_detectable_changes, point_level
 from .grouping import group_alerts
 from .model import (
     IMPROVEMENT,
@@ -102,6 +106,7 @@ __all__ = [
     "Point",
     "SeriesDetector",
     "Verdict",
+    "baseline_log_ratio",
     "confirm",
     "confirmation_verdict",
     "evaluate_point",

@@ -13,7 +13,9 @@ from worker.detection import (
     Point,
     SeriesDetector,
     Verdict,
+    baseline_log_ratio,
     evaluate_point,
+    point_level,
     min_detectable_change,
     min_detectable_changes,
 )
@@ -101,6 +103,39 @@ def test_baseline_does_not_hide_a_change_of_the_measured_variant(series):
     points = series(n=160, k=5, cv=0.01, steps=[(100, 0.06)], with_baseline=True, seed=12)
     alerts = run(points)
     assert [abs(index(c) - 100) <= 2 for c in alerts] == [True]
+
+
+def _two_speed_samples(rng: np.random.Generator, slow: int, fast: int, work: float = 1.0) -> list[float]:
+    """Samples of one loop on a host that runs it at 1.0 or 1.85 (a busy sibling core)."""
+    levels = np.r_[np.full(slow, 1.85), np.full(fast, 1.0)] * work
+    return list(rng.permutation(levels * np.exp(rng.normal(0.0, 0.01, levels.size))))
+
+
+def test_a_host_switching_between_two_speeds_does_not_move_the_ratio_to_the_baseline():
+    # 31 samples a side, the slow speed in 16 of the variant's and 15 of the baseline's: each
+    # median lands on a different speed, and the ratio of medians says 1.85 for equal work.
+    rng = np.random.default_rng(4)
+    equal = Point("c1", _two_speed_samples(rng, 16, 15), baseline=_two_speed_samples(rng, 15, 16))
+    assert np.median(equal.samples) / np.median(equal.baseline) > 1.7
+    assert abs(math.exp(point_level(equal)) - 1.0) < 0.02
+    doubled = Point("c2", _two_speed_samples(rng, 15, 16, work=2.0), baseline=_two_speed_samples(rng, 16, 15))
+    assert np.median(doubled.samples) / np.median(doubled.baseline) < 1.2
+    assert abs(math.exp(point_level(doubled)) - 2.0) < 0.04
+
+
+def test_the_ratio_to_the_baseline_ignores_spiked_samples_and_thins_very_large_runs():
+    rng = np.random.default_rng(5)
+    samples = list(1.3 * np.exp(rng.normal(0.0, 0.01, 41)))
+    baseline = list(np.exp(rng.normal(0.0, 0.01, 41)))
+    clean = baseline_log_ratio(samples, baseline)
+    assert abs(clean - math.log(1.3)) < 0.01
+    spiked = samples[:36] + [50.0] * 5
+    assert abs(baseline_log_ratio(spiked, baseline) - clean) < 0.01
+    # Past the cap on pairs, both sides are thinned to order statistics: nearly the exact value.
+    big_a, big_b = 1.1 * np.exp(rng.normal(0.0, 0.05, 2500)), np.exp(rng.normal(0.0, 0.05, 2500))
+    exact = float(np.median(np.subtract.outer(np.log(big_a), np.log(big_b))))
+    assert abs(baseline_log_ratio(big_a, big_b) - exact) < 0.002
+    assert point_level(Point("c", samples)) == pytest.approx(math.log(float(np.median(samples))))
 
 
 def test_stateless_evaluate_point_matches_the_stream(series):
