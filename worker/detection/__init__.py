@@ -76,7 +76,14 @@ compares this detector with the fixed threshold, lookback z-score and sliding t-
 """
 
 from .confirm import confirm, confirmation_verdict
-from .detector import SeriesDetector, baseline_log_ratio, evaluate_point, min_detectable_change, min_detectable_changes, point_level
+from .detector import (
+    SeriesDetector,
+    baseline_log_ratio,
+    evaluate_point,
+    min_detectable_change,
+    min_detectable_changes,
+    point_level,
+)
 from .grouping import group_alerts
 from .model import (
     IMPROVEMENT,
