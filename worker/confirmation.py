@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import AlertState, Benchmark, Commit, Direction, Job, JobStatus, Result, Verdict
+from db.results import detectable
 from db.session import run_in_transaction
 from worker import detection
 from worker.analysis import baseline_benchmark
@@ -146,12 +147,9 @@ def _relative_to_baseline(by_name: dict[str, list[list[float]]], name: str,
         return runs
     out = []
     for samples, base in zip(runs, base_runs, strict=True):
-        measured = [v for v in samples if v > 0]
-        positive = [v for v in base if v > 0]
-        if not measured or not positive:
+        if not (samples and base and detectable(samples) and detectable(base)):
             return runs
-        ratio = math.exp(detection.baseline_log_ratio(measured, positive))
-        scale = statistics.median(measured) / ratio
+        scale = statistics.median(samples) / math.exp(detection.baseline_log_ratio(samples, base))
         out.append([v / scale for v in samples])
     return out
 

@@ -37,3 +37,5 @@ def test_runs_without_a_matching_baseline_are_left_as_measured() -> None:
     runs = [[1.0, 1.1, 1.2]]
     assert _relative_to_baseline({NAME: runs}, NAME, None) is runs
     assert _relative_to_baseline({NAME: runs, BASELINE: [[1.0], [1.0]]}, NAME, BASELINE) is runs
+    # A run with a sample no ratio can be taken of (a zero) is judged as measured.
+    assert _relative_to_baseline({NAME: runs, BASELINE: [[1.0, 0.0, 1.0]]}, NAME, BASELINE) is runs

@@ -30,9 +30,12 @@ from .scan import (
 )
 
 
-# Most sample pairs `baseline_log_ratio` compares; beyond it both sides are thinned to evenly
-# spaced order statistics (a few thousand samples a side stay exact).
-_MAX_RATIO_PAIRS = 4_000_000
+# Most sample pairs `baseline_log_ratio` compares. Every point of the window is levelled on
+# each update, and a suite that times each iteration for a few seconds records thousands of
+# samples: 3,000 a side, thinned to 2,000 (4 million pairs), took 65 ms a point. Past the
+# cap both sides are thinned to 256 evenly spaced order statistics (2 ms there), which moved
+# the estimate by less than 0.001 % on runs of 300 to 3,000 samples at two host speeds.
+_MAX_RATIO_PAIRS = 256 * 256
 
 
 def baseline_log_ratio(samples: Sequence[float], baseline: Sequence[float]) -> float:

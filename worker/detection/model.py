@@ -125,10 +125,10 @@ class DetectorConfig:
         side's level moved within itself (`scan.SLOW_LANE_STATIONARY_Z`); `slow_local_z`
         replaces `local_z` there, since the last `min_pre` reference points alone cannot
         carry such a step. Equal to `max_lag`: no slow lane. 40 rather than 30: on seeds
-        22-27 of `synthetic.py` (1,800 series, at z 5.7), recall +1.1 points (R@3 +2.1, R@5 +1.8)
-        for 0.010 false alarms per 1,000 commits more (not clear of the luck of the
-        series) and a delay p90 of 13 commits (11 at the old defaults, z 5.5 and 30); 50 added 0.030 more for
-        recall +0.7.
+        22-27 of `synthetic.py` (1,800 series, at z 5.7), recall +1.1 points (R@3 +2.1,
+        R@5 +1.8) for 0.010 false alarms per 1,000 commits more (not clear of the luck of
+        the series) and a delay p90 of 13 commits (11 at the old defaults, z 5.5 and 30);
+        50 added 0.030 more for recall +0.7.
     noise_floor_pct: smallest noise assumed, so that a near-constant series does not turn
         a rounding step into an alert.
     confirm_alpha: significance level of a re-run (suspect against parent).

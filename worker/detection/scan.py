@@ -1,7 +1,8 @@
 """The statistics of one detector step, on an array of per-commit log levels.
 
 Why these choices:
-- One value per commit, the log of the median of its samples. The samples of one run share
+- One value per commit, the log of the median of its samples (with a baseline, its median
+  ratio to it: `detector.baseline_log_ratio`). The samples of one run share
   the run's noise, so k samples are not k independent pieces of evidence; their median is
   one robust reading of the commit (a single spiked sample cannot move it).
 - The noise is measured on the series itself, from the reference window, as the larger of
@@ -173,8 +174,9 @@ STEP_FRACTION = 0.6
 # white reference that stands out once stands out each time. At one standard error about one
 # in six white references failed; on the fresh series of seeds 22-27 of `synthetic.py`
 # (1,800), this check was what most often refused 19 of the 113 missed 5 % changes. At 1.5
-# (about one in fifteen; with the reach of `SLOW_LANE_MIN_REFERENCE`, at z 5.5): recall +0.6 points (R@2 +1.3, R@5 +0.9) for 0.020 false alarms per
-# 1,000 commits more, where lowering `z_confirm` to 5.3 bought the same recall for 0.047;
+# (about one in fifteen; with the reach of `SLOW_LANE_MIN_REFERENCE`, at z 5.5): recall
+# +0.6 points (R@2 +1.3, R@5 +0.9) for 0.020 false alarms per 1,000 commits more, where
+# lowering `z_confirm` to 5.3 bought the same recall for 0.047;
 # judging at one standard error a reference with its best single step taken out (an earlier
 # change too small to confirm leaves a reference that is not white) bought recall +0.5 for
 # 0.030.
@@ -188,8 +190,8 @@ SLOW_LANE_AUTOCORRELATION_Z = 1.5
 # `pre_window` of them, which left a change 20 to 40 commits after a confirmed one to the
 # fast lane alone, and lost it once `slow_max_lag` points had passed). On seeds 22-27 of
 # `synthetic.py` (at z 5.5, up to 30 points), that and 20 in place of 25 found changes 20 to
-# 25 commits after an earlier one: recall +1.0 points (R@2 +1.8, R@3 +1.2, R@5 +1.6, R@10 +0.6) for 0.022 false alarms per
-# 1,000 commits more.
+# 25 commits after an earlier one: recall +1.0 points (R@2 +1.8, R@3 +1.2, R@5 +1.6,
+# R@10 +0.6) for 0.022 false alarms per 1,000 commits more.
 SLOW_LANE_MIN_REFERENCE = 20
 # Residuals are clipped at this many sigmas before the autocorrelation: one spiked run
 # would otherwise dominate the sum.
