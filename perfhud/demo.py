@@ -95,13 +95,13 @@ def _workload(extra_rounds: int) -> str:
         """The code under test. EXTRA_ROUNDS > 0 is the planted regression."""
 
         EXTRA_ROUNDS = {extra_rounds}
-        WORDS = [f"w{{(i * 7919) % 10007}}" for i in range(20000)]
+        WORDS = [f"w{{(i * 7919) % 10007}}" for i in range(10000)]
 
 
         def _rounds(n):
             total = 0
             for _ in range(n):
-                for i in range(50000):
+                for i in range(25000):
                     total = (total * 31 + i) % 1000003
             return total
 

@@ -258,12 +258,12 @@ def test_side_by_side_a_member_that_hangs_fails_alone(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     proc = run_cli(["run", "--models", "dlrm", "gcn", "--modes", "eval", "--precisions", "fp32",
                     "--variants", "eager", "--side-by-side", "--side-by-side-sets", "2",
-                    "--cores", "0", "--threads", "1", "--tiny", "--quick", "--timeout", "20",
+                    "--cores", "0", "--threads", "1", "--tiny", "--quick", "--timeout", "10",
                     "--out", str(out)], tmp_path, planted(tmp_path, "time.sleep(3600)"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     latency = {r.model: r for r in load_results(out).results if r.metric == "latency_p50"}
     assert latency["dlrm"].status == "failed"
-    assert latency["dlrm"].error == ("timed out after 20s of its own turns "
+    assert latency["dlrm"].error == ("timed out after 10s of its own turns "
                                      "(side by side with 1 other benchmark(s))")
     assert latency["gcn"].status == "ok" and latency["gcn"].samples
 
