@@ -18,7 +18,11 @@ Two more columns say what part of the spread is the host's rather than the suite
   moved between runs; no benchmark can be expected to repeat better than the floor of the
   resource it leans on.
 - the ratio optlib / eager per model and mode, as the platform's change detection sees a
-  series measured against the baseline of the same job: what moved both cancels.
+  series measured against the baseline of the same job: what moved both cancels. Two
+  estimates: the ratio of the two p50s, and the Hodges-Lehmann ratio (the median of the
+  ratios of every pair of samples), which is what change detection follows: on a host whose
+  core switches between two speeds, each p50 can land on either, and the pairwise median
+  stays where the share of each speed puts it.
 - the run factor: how much slower or faster each run was for the typical benchmark (the
   median over benchmarks of its p50 over its mean across runs), and each benchmark's CV with
   that factor divided out. A host that was slow for one whole run moves every benchmark and
@@ -30,6 +34,7 @@ Two more columns say what part of the spread is the host's rather than the suite
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -43,6 +48,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks.results import load_results  # noqa: E402
 from benchmarks.stats import coefficient_of_variation, run_factors  # noqa: E402
+from worker.detection import baseline_log_ratio  # noqa: E402
 
 TARGET_CV = 0.02
 FLOOR_KERNEL_N = 256
@@ -108,19 +114,30 @@ def run_suite(index: int, out_dir: Path, core: int, threads: int, suite: str,
     return out, elapsed, proc.returncode
 
 
+def _latency_samples(results, key: str) -> tuple[float, ...] | None:
+    return next((r.samples for r in results.results
+                 if r.metric_key == f"{key}_latency_p50" and r.samples), None)
+
+
 def print_ratios(runs: list) -> None:
-    """CV across runs of optlib's p50 over eager's, per model and mode run both ways."""
+    """CV across runs of optlib's latency over eager's, per model and mode run both ways: the
+    ratio of the p50s and the Hodges-Lehmann ratio of the samples (what detection follows)."""
     pairs = sorted({k.rsplit("-", 1)[0] for r in runs for k in r.metrics
                     if k.endswith("-optlib_latency_p50")})
     if not pairs:
         return
-    print(f"\n{'optlib / eager p50':34} {'ratio per run':>44}  {'CV':>8}")
+    print(f"\n{'optlib / eager':34} {'ratio per run':>44}  {'CV':>8}")
     for pair in pairs:
-        ratios = [r.metrics[f"{pair}-optlib_latency_p50"] / r.metrics[f"{pair}-eager_latency_p50"]
-                  for r in runs if f"{pair}-eager_latency_p50" in r.metrics
-                  and f"{pair}-optlib_latency_p50" in r.metrics]
-        per_run = " ".join(f"{v:8.3f}" for v in ratios)
-        print(f"{pair:34} {per_run:>44}  {coefficient_of_variation(ratios):8.2%}")
+        both = [r for r in runs if f"{pair}-eager_latency_p50" in r.metrics
+                and f"{pair}-optlib_latency_p50" in r.metrics]
+        of_p50s = [r.metrics[f"{pair}-optlib_latency_p50"] / r.metrics[f"{pair}-eager_latency_p50"]
+                   for r in both]
+        sampled = [(_latency_samples(r, f"{pair}-optlib"), _latency_samples(r, f"{pair}-eager"))
+                   for r in both]
+        pairwise = [math.exp(baseline_log_ratio(a, b)) for a, b in sampled if a and b]
+        for label, ratios in (("p50s", of_p50s), ("pairwise", pairwise)):
+            per_run = " ".join(f"{v:8.3f}" for v in ratios)
+            print(f"{pair + ' (' + label + ')':34} {per_run:>44}  {coefficient_of_variation(ratios):8.2%}")
 
 
 def print_run_factors(runs: list, keys: list[str]) -> None:
