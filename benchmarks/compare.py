@@ -1,5 +1,12 @@
-"""Compare two results files: ratio B/A of medians per benchmark metric, with a Mann-Whitney U
-test on the raw samples, and a marker where the change is significant.
+"""Compare two results files: per benchmark metric the ratio B/A, with a Mann-Whitney U test on
+the raw samples, and a marker where the change is significant.
+
+The ratio is the Hodges-Lehmann one, the median of the ratios of every pair of samples (the
+shift that goes with the Mann-Whitney test), not the ratio of the two medians: on a host
+whose core switches between two speeds, each median can land on either, and a run whose
+slow share went from 45 to 55 % read as nearly twice as slow with the same code (see
+`stats.hodges_lehmann_log_ratio`). Metrics that may be zero or negative fall back to the
+ratio of medians.
 
 A change is flagged only when it is both statistically significant (p < ``alpha``) and
 large enough to matter (``min_change``): with thousands of samples a 0.3 % shift is
@@ -8,11 +15,12 @@ large enough to matter (``min_change``): with thousands of samples a 0.3 % shift
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
 from benchmarks.results import BenchmarkResult, ResultsFile
-from benchmarks.stats import mann_whitney_p
+from benchmarks.stats import hodges_lehmann_log_ratio, mann_whitney_p
 
 __all__ = ["Comparison", "compare_results", "format_comparisons"]
 
@@ -26,12 +34,7 @@ class Comparison:
     median_b: float | None
     p_value: float | None
     verdict: str  # "worse", "better", "same", "missing in A", "missing in B", "not run"
-
-    @property
-    def ratio(self) -> float | None:
-        if self.median_a is None or self.median_b is None or self.median_a == 0:
-            return None
-        return self.median_b / self.median_a
+    ratio: float | None = None  # B over A (see the module docstring)
 
     @property
     def significant(self) -> bool:
@@ -44,11 +47,19 @@ def _judge(a: BenchmarkResult, b: BenchmarkResult, alpha: float, min_change: flo
         return Comparison(a.metric_key, a.unit, a.direction, None, None, None, "not run")
     ma, mb = statistics.median(a.samples), statistics.median(b.samples)
     p = mann_whitney_p(a.samples, b.samples)
+    ratio = _ratio(a.samples, b.samples, ma, mb)
     verdict = "same"
-    if p is not None and p < alpha and ma != 0 and abs(mb / ma - 1) >= min_change:
-        got_bigger = mb > ma
+    if p is not None and p < alpha and ratio is not None and abs(ratio - 1) >= min_change:
+        got_bigger = ratio > 1
         verdict = "worse" if got_bigger == (a.direction == "lower") else "better"
-    return Comparison(a.metric_key, a.unit, a.direction, ma, mb, p, verdict)
+    return Comparison(a.metric_key, a.unit, a.direction, ma, mb, p, verdict, ratio)
+
+
+def _ratio(a: tuple[float, ...], b: tuple[float, ...], median_a: float, median_b: float) -> float | None:
+    try:
+        return math.exp(hodges_lehmann_log_ratio(b, a))
+    except ValueError:  # a sample of zero or less has no log ratio
+        return median_b / median_a if median_a != 0 else None
 
 
 def compare_results(a: ResultsFile, b: ResultsFile, alpha: float = 0.01,

@@ -1,7 +1,11 @@
-"""Comparing two results of one benchmark: ratio of medians and the significance of the change.
+"""Comparing two results of one benchmark: their ratio and the significance of the change.
 
 Pure (numpy/scipy only). The commit and compare pages call it on raw samples, so the answer does
-not depend on change detection having run on these two commits.
+not depend on change detection having run on these two commits. The ratio is the one change
+detection and ``benchmarks compare`` use, the median of the ratios of every pair of samples
+(`benchmarks.stats.hodges_lehmann_log_ratio`: a host switching between two speeds moves a
+ratio of medians by up to twice); samples that are not all positive fall back to the ratio
+of medians.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from benchmarks.stats import hodges_lehmann_log_ratio
+
 SIGNIFICANCE_ALPHA = 0.01
 
 
 @dataclass(frozen=True)
 class Comparison:
-    ratio: float  # head median / base median
+    ratio: float  # head over base (see the module docstring)
     change_pct: float  # (ratio - 1) * 100, in the metric's own direction
     p_value: float | None  # two-sided Mann-Whitney U; None when either side has < 2 samples
     significant: bool
@@ -37,7 +43,10 @@ def compare_samples(base: Sequence[float], head: Sequence[float], alpha: float =
     head_median = float(np.median(head))
     if base_median <= 0 or not math.isfinite(base_median):
         raise ValueError(f"base median must be a positive number, got {base_median}")
-    ratio = head_median / base_median
+    try:
+        ratio = math.exp(hodges_lehmann_log_ratio(head, base))
+    except ValueError:  # a sample of zero or less has no log ratio
+        ratio = head_median / base_median
     p_value: float | None = None
     if len(base) >= 2 and len(head) >= 2:
         if np.ptp(np.concatenate([base, head])) == 0:

@@ -37,6 +37,36 @@ def test_planted_slowdown_is_flagged_and_aa_is_not(seed: int) -> None:
     assert verdicts["same"].verdict == "same"
 
 
+def two_speed_latencies(rng: np.random.Generator, median: float, slow_share: float, n: int = 600) -> np.ndarray:
+    """A host whose core runs some iterations at half speed, switching within milliseconds;
+    within a speed the iterations scatter by 1 %."""
+    slow = rng.random(n) < slow_share
+    return np.where(slow, 2.0, 1.0) * median * rng.lognormal(0.0, 0.01, n)
+
+
+def test_a_host_switching_speeds_makes_no_change_of_an_aa_pair_and_hides_no_real_one() -> None:
+    """Same code: A ran at the slow speed 45 % of its iterations, B 55 %. Each median lands on
+    a different speed (B/A of the medians near 2); the pairwise ratio says "same". A real 20 %
+    slowdown under the same mix of speeds is still flagged at its size."""
+    rng = np.random.default_rng(6)
+    a = results({"same": two_speed_latencies(rng, 5.0, 0.45), "slow": two_speed_latencies(rng, 5.0, 0.5)})
+    b = results({"same": two_speed_latencies(rng, 5.0, 0.55), "slow": two_speed_latencies(rng, 6.0, 0.5)})
+    verdicts = {c.key.split("-")[0]: c for c in compare_results(a, b)}
+    same = verdicts["same"]
+    assert same.median_b / same.median_a > 1.5 and same.p_value < 0.01
+    assert same.ratio == pytest.approx(1.0, abs=0.03)
+    assert same.verdict == "same"
+    assert verdicts["slow"].verdict == "worse"
+    assert verdicts["slow"].ratio == pytest.approx(1.2, rel=0.03)
+
+
+def test_metrics_at_zero_fall_back_to_the_ratio_of_medians() -> None:
+    a = results({"m": np.array([0.0, 2.0, 2.0, 2.0, 2.0])})
+    b = results({"m": np.array([0.0, 3.0, 3.0, 3.0, 3.0])})
+    (c,) = compare_results(a, b)
+    assert c.ratio == pytest.approx(1.5)
+
+
 def test_direction_decides_worse_or_better() -> None:
     rng = np.random.default_rng(0)
     a = results({"m": latencies(rng, 100.0)}, direction="higher")

@@ -1,10 +1,14 @@
-"""The run factor of `benchmarks.stats.run_factors`: what moved every benchmark of a run together."""
+"""`benchmarks.stats`: the run factor (what moved every benchmark of a run together) and the
+pairwise (Hodges-Lehmann) ratio of two sets of samples."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
-from benchmarks.stats import coefficient_of_variation, run_factors
+from benchmarks.stats import coefficient_of_variation, hodges_lehmann_log_ratio, run_factors
 
 
 def test_a_run_slower_for_every_benchmark_is_its_run_factor_and_leaves_no_spread():
@@ -33,3 +37,30 @@ def test_run_factors_needs_every_benchmark_in_every_run():
         run_factors([[1.0, 2.0], [1.0]])
     with pytest.raises(ValueError, match="every run"):
         run_factors([])
+
+
+def test_the_pairwise_ratio_ignores_spiked_samples_and_thins_very_large_runs():
+    rng = np.random.default_rng(5)
+    samples = list(1.3 * np.exp(rng.normal(0.0, 0.01, 41)))
+    reference = list(np.exp(rng.normal(0.0, 0.01, 41)))
+    clean = hodges_lehmann_log_ratio(samples, reference)
+    assert abs(clean - math.log(1.3)) < 0.01
+    spiked = samples[:36] + [50.0] * 5
+    assert abs(hodges_lehmann_log_ratio(spiked, reference) - clean) < 0.01
+    # Past the cap on pairs, both sides are thinned to order statistics: nearly the exact value.
+    big_a, big_b = 1.1 * np.exp(rng.normal(0.0, 0.05, 2500)), np.exp(rng.normal(0.0, 0.05, 2500))
+    exact = float(np.median(np.subtract.outer(np.log(big_a), np.log(big_b))))
+    assert abs(hodges_lehmann_log_ratio(big_a, big_b) - exact) < 0.002
+
+
+@pytest.mark.parametrize(("samples", "reference", "message"), [
+    ([], [1.0], "samples on both sides"),
+    ([1.0], [], "samples on both sides"),
+    ([1.0, 0.0], [1.0], "finite positive"),
+    ([1.0], [-2.0], "finite positive"),
+    ([1.0, math.inf], [1.0], "finite positive"),
+    ([1.0, math.nan], [1.0], "finite positive"),
+])
+def test_the_pairwise_ratio_refuses_what_has_no_log(samples, reference, message):
+    with pytest.raises(ValueError, match=message):
+        hodges_lehmann_log_ratio(samples, reference)

@@ -14,7 +14,9 @@ Public API (everything the worker needs):
 
 ``baseline_log_ratio(samples, baseline) -> float``
     The level of a point with a baseline: the median log ratio over all sample pairs,
-    which a host switching between two speeds does not move as it moves a ratio of medians.
+    which a host switching between two speeds does not move as it moves a ratio of medians
+    (`benchmarks.stats.hodges_lehmann_log_ratio`, the ratio ``benchmarks compare`` and the
+    dashboard's comparisons report too).
 
 ``Verdict(commit, state, change_pct, confidence, last_good_commit)``
     ``state`` is ``no_change``, ``suspect``, ``regression`` or ``improvement``;

@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from benchmarks.stats import hodges_lehmann_log_ratio as baseline_log_ratio
+
 from .model import IMPROVEMENT, NO_CHANGE, REGRESSION, SUSPECT, DetectorConfig, Point, Verdict
 from .scan import (
     Candidate,
@@ -28,36 +30,6 @@ from .scan import (
     residual_memory,
     scan,
 )
-
-
-# Most sample pairs `baseline_log_ratio` compares. Every point of the window is levelled on
-# each update, and a suite that times each iteration for a few seconds records thousands of
-# samples: 3,000 a side, thinned to 2,000 (4 million pairs), took 65 ms a point. Past the
-# cap both sides are thinned to 256 evenly spaced order statistics (2 ms there), which moved
-# the estimate by less than 0.001 % on runs of 300 to 3,000 samples at two host speeds.
-_MAX_RATIO_PAIRS = 256 * 256
-
-
-def baseline_log_ratio(samples: Sequence[float], baseline: Sequence[float]) -> float:
-    """Log of how much slower (or larger) ``samples`` are than ``baseline``, both measured in
-    one job: the Hodges-Lehmann estimate, the median of the log ratios of every pair.
-
-    Why not the ratio of the two medians: a shared host often runs at two speeds, switching
-    within milliseconds (a busy sibling core), so each variant's samples are a mixture of a
-    fast and a slow mode. Where the slow fraction is near one half, each median lands on
-    either mode, and the ratio of medians of two equal loops was seen at 1.56. The median of
-    all pairwise ratios counts each mode pairing by its share and stays on 1 for equal work:
-    over 40 processes on such a host, the log ratio of equal loops had a spread of 7.7 % and
-    a worst case of 31 % as a ratio of medians, against 1.4 % and 4 % this way. Like the
-    median, it is not moved by a few spiked samples.
-    """
-    a = np.log(np.asarray(samples, dtype=float))
-    b = np.log(np.asarray(baseline, dtype=float))
-    if a.size * b.size > _MAX_RATIO_PAIRS:
-        keep = int(math.sqrt(_MAX_RATIO_PAIRS))
-        a = np.quantile(a, np.linspace(0.0, 1.0, min(a.size, keep)))
-        b = np.quantile(b, np.linspace(0.0, 1.0, min(b.size, keep)))
-    return float(np.median(np.subtract.outer(a, b)))
 
 
 def point_level(point: Point) -> float:
