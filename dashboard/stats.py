@@ -1,8 +1,9 @@
 """Comparing two results of one benchmark: their ratio and the significance of the change.
 
 Pure (numpy/scipy only). The commit and compare pages call it on raw samples, so the answer does
-not depend on change detection having run on these two commits. The ratio is the one change
-detection and ``benchmarks compare`` use, the median of the ratios of every pair of samples
+not depend on change detection having run on these two commits. The ratio is the one
+``benchmarks compare`` reports and change detection takes between a variant and its
+baseline, the median of the ratios of every pair of samples
 (`benchmarks.stats.hodges_lehmann_log_ratio`: a host switching between two speeds moves a
 ratio of medians by up to twice); samples that are not all positive fall back to the ratio
 of medians.
