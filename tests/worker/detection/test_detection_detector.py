@@ -13,7 +13,6 @@ from worker.detection import (
     Point,
     SeriesDetector,
     Verdict,
-    baseline_log_ratio,
     evaluate_point,
     point_level,
     min_detectable_change,
@@ -128,7 +127,7 @@ def test_a_point_without_baseline_is_levelled_on_the_log_median_and_with_one_on_
     samples = list(1.3 * np.exp(rng.normal(0.0, 0.01, 41)))
     baseline = list(np.exp(rng.normal(0.0, 0.01, 41)))
     assert point_level(Point("c", samples)) == pytest.approx(math.log(float(np.median(samples))))
-    assert point_level(Point("c", samples, baseline=baseline)) == baseline_log_ratio(samples, baseline)
+    assert abs(point_level(Point("c", samples, baseline=baseline)) - math.log(1.3)) < 0.01
 
 
 def test_stateless_evaluate_point_matches_the_stream(series):
