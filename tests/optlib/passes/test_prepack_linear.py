@@ -131,6 +131,28 @@ def test_with_sample_args_only_the_layers_measured_faster_are_packed(monkeypatch
         torch.testing.assert_close(packed(x), model(x), rtol=1e-5, atol=1e-6)
 
 
+def test_layers_of_one_shape_are_timed_once_and_decided_alike(monkeypatch):
+    """A timing that flips its answer each call (as noise does on equal layers) decides once
+    per shape: the three 16->16 layers share the first answer, the 16->4 head gets its own."""
+    from optlib.passes import prepack_linear
+
+    answers = iter([True, False, True, False])
+    timed = []
+
+    def flipping(linear, packed, x):
+        timed.append((linear.in_features, linear.out_features, tuple(x.shape)))
+        return next(answers)
+
+    monkeypatch.setattr(prepack_linear, "_packed_is_faster", flipping)
+    model = nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 4)).eval()
+    x = torch.randn(8, 16)
+    packed = prepack_weights(model, sample_args=(x,))
+    assert timed == [(16, 16, (8, 16)), (16, 4, (8, 16))]
+    assert [type(m).__name__ for m in packed] == ["PrepackedLinear"] * 3 + ["Linear"]
+    with torch.no_grad():
+        torch.testing.assert_close(packed(x), model(x), rtol=1e-5, atol=1e-6)
+
+
 def test_the_per_layer_timing_keeps_the_faster_form():
     import time as _time
 
