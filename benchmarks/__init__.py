@@ -6,25 +6,7 @@ The public surface is small on purpose: run the suite from the command line
 file with :func:`load_results`, and compare two with :func:`compare_results`.
 """
 
-from __future__ import annotations
+from benchmarks.compare import compare_results
+from benchmarks.results import BenchmarkResult, ResultsError, ResultsFile, load_results
 
-import importlib
-from typing import Any
-
-# Resolved on first use, so that importing one module of the package (change detection
-# imports `benchmarks.stats`) loads only that module.
-_EXPORTS = {
-    "compare_results": "benchmarks.compare",
-    "BenchmarkResult": "benchmarks.results",
-    "ResultsError": "benchmarks.results",
-    "ResultsFile": "benchmarks.results",
-    "load_results": "benchmarks.results",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'benchmarks' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__ = ["BenchmarkResult", "ResultsError", "ResultsFile", "compare_results", "load_results"]

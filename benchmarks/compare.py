@@ -15,12 +15,11 @@ large enough to matter (``min_change``): with thousands of samples a 0.3 % shift
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
 from benchmarks.results import BenchmarkResult, ResultsFile
-from benchmarks.stats import hodges_lehmann_log_ratio, mann_whitney_p
+from benchmarks.stats import mann_whitney_p, pairwise_ratio
 
 __all__ = ["Comparison", "compare_results", "format_comparisons"]
 
@@ -47,19 +46,13 @@ def _judge(a: BenchmarkResult, b: BenchmarkResult, alpha: float, min_change: flo
         return Comparison(a.metric_key, a.unit, a.direction, None, None, None, "not run")
     ma, mb = statistics.median(a.samples), statistics.median(b.samples)
     p = mann_whitney_p(a.samples, b.samples)
-    ratio = _ratio(a.samples, b.samples, ma, mb)
+    ratio = pairwise_ratio(b.samples, a.samples)
     verdict = "same"
     if p is not None and p < alpha and ratio is not None and abs(ratio - 1) >= min_change:
         got_bigger = ratio > 1
         verdict = "worse" if got_bigger == (a.direction == "lower") else "better"
     return Comparison(a.metric_key, a.unit, a.direction, ma, mb, p, verdict, ratio)
 
-
-def _ratio(a: tuple[float, ...], b: tuple[float, ...], median_a: float, median_b: float) -> float | None:
-    try:
-        return math.exp(hodges_lehmann_log_ratio(b, a))
-    except ValueError:  # a sample of zero or less has no log ratio
-        return median_b / median_a if median_a != 0 else None
 
 
 def compare_results(a: ResultsFile, b: ResultsFile, alpha: float = 0.01,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = ["percentile", "coefficient_of_variation", "mann_whitney_p", "hodges_lehmann_log_ratio",
-           "run_factors"]
+           "pairwise_ratio", "run_factors"]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -79,6 +79,17 @@ def hodges_lehmann_log_ratio(samples: Sequence[float], reference: Sequence[float
         a = np.quantile(a, np.linspace(0.0, 1.0, min(a.size, keep)))
         b = np.quantile(b, np.linspace(0.0, 1.0, min(b.size, keep)))
     return float(np.median(np.subtract.outer(a, b)))
+
+
+def pairwise_ratio(samples: Sequence[float], reference: Sequence[float]) -> float | None:
+    """How many times larger ``samples`` are than ``reference``: the Hodges-Lehmann ratio, or,
+    where a sample is zero or less (no log ratio), the ratio of the medians; None when the
+    reference's median is zero."""
+    try:
+        return math.exp(hodges_lehmann_log_ratio(samples, reference))
+    except ValueError:
+        median_ref = float(np.median(reference))
+        return float(np.median(samples)) / median_ref if median_ref != 0 else None
 
 
 def run_factors(p50s: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:

@@ -4,7 +4,7 @@ Pure (numpy/scipy only). The commit and compare pages call it on raw samples, so
 not depend on change detection having run on these two commits. The ratio is the one
 ``benchmarks compare`` reports and change detection takes between a variant and its
 baseline, the median of the ratios of every pair of samples
-(`benchmarks.stats.hodges_lehmann_log_ratio`: a host switching between two speeds moves a
+(`benchmarks.stats.pairwise_ratio`: a host switching between two speeds moves a
 ratio of medians by up to twice); samples that are not all positive fall back to the ratio
 of medians.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from benchmarks.stats import hodges_lehmann_log_ratio
+from benchmarks.stats import pairwise_ratio
 
 SIGNIFICANCE_ALPHA = 0.01
 
@@ -41,13 +41,9 @@ def compare_samples(base: Sequence[float], head: Sequence[float], alpha: float =
     if not base or not head:
         raise ValueError("both sides need at least one sample")
     base_median = float(np.median(base))
-    head_median = float(np.median(head))
     if base_median <= 0 or not math.isfinite(base_median):
         raise ValueError(f"base median must be a positive number, got {base_median}")
-    try:
-        ratio = math.exp(hodges_lehmann_log_ratio(head, base))
-    except ValueError:  # a sample of zero or less has no log ratio
-        ratio = head_median / base_median
+    ratio = pairwise_ratio(head, base)
     p_value: float | None = None
     if len(base) >= 2 and len(head) >= 2:
         if np.ptp(np.concatenate([base, head])) == 0:

@@ -34,7 +34,6 @@ Two more columns say what part of the spread is the host's rather than the suite
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import subprocess
@@ -47,7 +46,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.results import load_results  # noqa: E402
-from benchmarks.stats import coefficient_of_variation, hodges_lehmann_log_ratio, run_factors  # noqa: E402
+from benchmarks.stats import coefficient_of_variation, pairwise_ratio, run_factors  # noqa: E402
 
 TARGET_CV = 0.02
 FLOOR_KERNEL_N = 256
@@ -133,7 +132,7 @@ def print_ratios(runs: list) -> None:
                    for r in both]
         sampled = [(_latency_samples(r, f"{pair}-optlib"), _latency_samples(r, f"{pair}-eager"))
                    for r in both]
-        pairwise = [math.exp(hodges_lehmann_log_ratio(a, b)) for a, b in sampled if a and b]
+        pairwise = [pairwise_ratio(a, b) for a, b in sampled if a and b]
         for label, ratios in (("p50s", of_p50s), ("pairwise", pairwise)):
             per_run = " ".join(f"{v:8.3f}" for v in ratios)
             print(f"{pair + ' (' + label + ')':34} {per_run:>44}  {coefficient_of_variation(ratios):8.2%}")

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.stats import coefficient_of_variation, hodges_lehmann_log_ratio, run_factors
+from benchmarks.stats import coefficient_of_variation, hodges_lehmann_log_ratio, pairwise_ratio, run_factors
 
 
 def test_a_run_slower_for_every_benchmark_is_its_run_factor_and_leaves_no_spread():
@@ -64,3 +64,9 @@ def test_the_pairwise_ratio_ignores_spiked_samples_and_thins_very_large_runs():
 def test_the_pairwise_ratio_refuses_what_has_no_log(samples, reference, message):
     with pytest.raises(ValueError, match=message):
         hodges_lehmann_log_ratio(samples, reference)
+
+
+def test_the_pairwise_ratio_falls_back_to_the_medians_where_a_sample_has_no_log():
+    assert pairwise_ratio([2.0, 2.2, 2.4], [1.0, 1.1, 1.2]) == pytest.approx(2.0)
+    assert pairwise_ratio([0.0, 3.0, 3.0], [0.0, 2.0, 2.0]) == pytest.approx(1.5)
+    assert pairwise_ratio([1.0, 2.0], [0.0, 0.0]) is None
