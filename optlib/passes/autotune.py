@@ -81,6 +81,11 @@ _CONTENDED_MIN_MS = 1.0
 _CONTENDED_PAUSES_S = (1.0, 3.0)
 
 
+class SkipCandidate(Exception):
+    """Raised by a builder whose candidate is known to lose on this model: it is reported as
+    skipped, with the message as the reason, and costs nothing to build."""
+
+
 @dataclass(frozen=True)
 class CandidateResult:
     """One candidate's outcome: its median latency, its error against eager, or why it failed."""
@@ -212,6 +217,8 @@ def build_checked(name: str, build: Callable[[], Callable], args: tuple, referen
     try:
         runner = build()
         output = runner(*args)
+    except SkipCandidate as exc:
+        return CandidateResult(name, f"skipped: {exc}"), None
     except Exception as exc:  # a candidate that cannot build is simply not chosen
         logger.debug("autotune: %s failed: %s", name, exc)
         return CandidateResult(name, f"failed: {type(exc).__name__}: {exc}".splitlines()[0][:300]), None
@@ -434,7 +441,7 @@ def _race_until_uncontended(builders: Mapping[str, Callable[[], Callable]], *arg
     """:func:`select_fastest`, run again after each pause of ``_CONTENDED_PAUSES_S`` while the
     race was :func:`contended`; every candidate is built once (the retries only re-check and
     re-time the runners)."""
-    built = {name: _once(build) for name, build in builders.items()}
+    built = {name: once(build) for name, build in builders.items()}
     result = select_fastest(built, *args, **kwargs)
     for pause in _CONTENDED_PAUSES_S:
         if not contended(result[2]):
@@ -446,12 +453,12 @@ def _race_until_uncontended(builders: Mapping[str, Callable[[], Callable]], *arg
     return result
 
 
-def _once(build: Callable[[], Callable]) -> Callable[[], Callable]:
-    """``build`` run at most once: later calls return its runner or raise its exception again
+def once(build: Callable[[], Any]) -> Callable[[], Any]:
+    """``build`` run at most once: later calls return its result or raise its exception again
     (a conversion that failed takes as long to fail the second time)."""
     outcome: list[Any] = []
 
-    def built() -> Callable:
+    def built() -> Any:
         if not outcome:
             try:
                 outcome.append((True, build()))

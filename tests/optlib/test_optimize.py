@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import optlib
-from optlib import OptimizeConfig, OptimizedModule, OptlibWarning
+from optlib import OptimizeConfig, OptimizedModule, OptlibWarning, _frontend
 from tests.optlib import models
 
 FAMILIES = list(models.FAMILIES)
@@ -45,17 +45,84 @@ def test_exported_runtime_takes_the_callers_layout(backend, monkeypatch):
     with torch.no_grad():
         expected = model(*args)
     seen: list[bool] = []
-    build = optlib._frontend._BUILDERS[backend]
+    build = _frontend._BUILDERS[backend]
 
-    def recording_build(module, sample, dtype):
+    def recording_build(module, sample, dtype, **options):
         seen.append(all(a.is_contiguous() for a in sample))
-        return build(module, sample, dtype)
+        return build(module, sample, dtype, **options)
 
-    monkeypatch.setitem(optlib._frontend._BUILDERS, backend, recording_build)
+    monkeypatch.setitem(_frontend._BUILDERS, backend, recording_build)
     optimized = optlib.optimize(model, backend=backend, sample_input=args)
     assert optimized.backend == backend and seen == [True]
     assert optimized.channels_last is False  # nothing converted per call
     assert models.rel_err(optimized(*args), expected) <= 1e-4
+
+
+@pytest.fixture
+def export_count(monkeypatch) -> list[int]:
+    """Counts the ONNX exports optimize makes (each is a real export)."""
+    from optlib.passes import backends
+
+    real, calls = backends.export_onnx, []
+
+    def counted(module, sample):
+        calls.append(1)
+        return real(module, sample)
+
+    monkeypatch.setattr(backends, "export_onnx", counted)
+    return calls
+
+
+@pytest.fixture
+def without_compilers(monkeypatch) -> None:
+    """Keeps the torch compilers out of an "auto" race: these tests are about the exported
+    runtimes, and compiling would only make them slower."""
+    from optlib.passes.autotune import SkipCandidate
+
+    def skipped(*_args, **_options):
+        raise SkipCandidate("not under test")
+
+    for name in ("torchscript", "torchscript-prepacked", "inductor", "inductor-default"):
+        monkeypatch.setitem(_frontend._BUILDERS, name, skipped)
+
+
+def test_the_exported_runtimes_race_on_one_export(export_count, without_compilers):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    model, args = models.resnet()
+    optimized = optlib.optimize(model, sample_input=args, tune_seconds=0.05, tune_cache=False)
+    statuses = {c.name: c.status for c in optimized.tune_report.candidates}
+    assert statuses["onnxruntime"] == "ok" and statuses["openvino"] == "ok"
+    assert statuses["inductor"] == "skipped: not under test"
+    assert len(export_count) == 1
+
+
+def test_embedding_bag_models_skip_the_exported_runtimes_unexported(export_count, without_compilers):
+    pytest.importorskip("onnxruntime")
+    model, args = models.dlrm()
+    with torch.no_grad():
+        expected = model(*args)
+    optimized = optlib.optimize(model, sample_input=args, tune_seconds=0.05, tune_cache=False)
+    statuses = {c.name: c.status for c in optimized.tune_report.candidates}
+    assert statuses["onnxruntime"].startswith("skipped: the model has EmbeddingBag tables")
+    assert export_count == [] and optimized.backend in (None, "eager")
+    assert models.rel_err(optimized(*args), expected) <= 1e-4
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_an_exported_runtime_runs_the_weights_it_loads(backend, export_count):
+    """After load_state_dict the runtime is built again from a new export, not from the one
+    it was chosen with."""
+    pytest.importorskip(backend)
+    model, args = models.resnet()
+    optimized = optlib.optimize(model, backend=backend, sample_input=args)
+    other_model, _ = models.resnet(seed=7)
+    with torch.no_grad():
+        expected = other_model(*args)
+    optimized.load_state_dict(optlib.optimize(other_model, backend="eager").state_dict())
+    assert optimized.backend == backend
+    assert models.rel_err(optimized(*args), expected) <= 1e-4
+    assert len(export_count) == 2
 
 
 @pytest.mark.slow

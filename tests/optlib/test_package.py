@@ -45,3 +45,11 @@ def test_the_public_names_load_on_first_use():
     assert optlib.optimize is optimize and callable(optimize)
     assert OptimizeConfig().level == "O1"
     assert issubclass(OptlibWarning, Warning) and isinstance(OptimizedModule, type)
+
+
+def test_optimizing_a_model_without_graph_layers_does_not_load_pyg():
+    """The sparse_gnn pass looks for PyG layers; a model that has none must not pay for
+    importing PyG to find that out."""
+    statement = ("import torch, optlib; m = torch.nn.Sequential(torch.nn.Linear(4, 4)).eval(); "
+                 "optlib.optimize(m, graph_mode=False, weights_prepack=False)")
+    assert not loads_any(statement, ("torch_geometric",))
