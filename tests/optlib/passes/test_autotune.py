@@ -219,18 +219,33 @@ def test_a_runtime_with_its_own_pool_is_preferred_when_close_to_the_fastest(pool
     assert got == chosen
 
 
-def test_between_runtimes_with_their_own_pools_a_tie_goes_to_the_one_listed_first():
+def test_between_runtimes_with_their_own_pools_a_tie_goes_to_the_one_listed_first(monkeypatch):
     """Two pooled runtimes as fast as each other, both a little behind the fastest OpenMP
-    runner: the earlier listed is chosen every time, not whichever the noise favoured."""
+    runner: the earlier listed is chosen every time, not whichever the noise favoured. The
+    race reads a clock that only the runners move: with real sleeps a loaded machine's
+    overshoot exceeded the 2 % tie margin and let the noise pick."""
+    from types import SimpleNamespace
+
+    from optlib.passes import autotune
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(autotune, "time", SimpleNamespace(perf_counter=lambda: clock.now, sleep=lambda s: None))
+
+    def runner(delay: float):
+        def run(x):
+            clock.now += delay
+            return x * 2
+        return run
+
     x = torch.ones(3)
-    # 30 ms a call: a loaded machine's sleeps overshoot by up to a millisecond, which against
-    # 10 ms calls was more than the 2 % tie margin and let the noise pick.
-    builders = {"torch": lambda: _runner(0.027), "first": lambda: _runner(0.030),
-                "second": lambda: _runner(0.030)}
+    # "second" is 1 % faster: inside the 2 % tie margin, so no win.
+    builders = {"torch": lambda: runner(0.027), "first": lambda: runner(0.030), "second": lambda: runner(0.0297)}
     for _ in range(3):
-        got, _, _ = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.3,
-                                   own_pools=frozenset({"first", "second"}))
+        got, _, report = select_fastest(builders, (x,), x * 2, 1e-4, seconds_per_candidate=0.3,
+                                        own_pools=frozenset({"first", "second"}))
         assert got == "first"
+        assert {c.name: c.median_ms for c in report.candidates} == pytest.approx(
+            {"torch": 27.0, "first": 30.0, "second": 29.7})
 
 
 def test_the_race_waits_until_the_first_candidate_times_alike_twice():
