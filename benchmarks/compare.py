@@ -54,7 +54,6 @@ def _judge(a: BenchmarkResult, b: BenchmarkResult, alpha: float, min_change: flo
     return Comparison(a.metric_key, a.unit, a.direction, ma, mb, p, verdict, ratio)
 
 
-
 def compare_results(a: ResultsFile, b: ResultsFile, alpha: float = 0.01,
                     min_change: float = 0.02, primary_only: bool = True) -> list[Comparison]:
     """One comparison per benchmark metric present in either file (primary ones by default)."""

@@ -56,8 +56,8 @@ def export_onnx(module: nn.Module, sample_input: Any) -> bytes:
     The exporter's own graph optimizer runs only where a BatchNorm is left: without it ONNX
     Runtime ran an unfolded resnet18 at half speed (321 against 165 ms), while on graphs with
     no BatchNorm (optlib folds them first; BERT-base, GPT-small, folded resnet18 and
-    MobileNetV3) both runtimes ran the unoptimized export as fast, and the optimizer took 3-5 s
-    of BERT-base's 8-13 s export.
+    MobileNetV3) both runtimes ran the unoptimized export as fast, and the optimizer took 2.2-4.2
+    s of BERT-base's 8.1-10.1 s export.
     """
     args = _tensor_args(sample_input)
     optimize = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
@@ -111,7 +111,7 @@ def build_openvino(module: nn.Module, sample_input: Any, dtype: torch.dtype | No
     """Run ``module`` in OpenVINO, fp32 inference precision unless bf16 asked.
 
     From the ONNX bytes ``exported()`` gives, where it is given and the export worked: reading
-    them took 0.2-1.7 s where OpenVINO's PyTorch frontend took 3.8-7.2 s to convert the same
+    them took 0.2-1.8 s where OpenVINO's PyTorch frontend took 3.8-7.2 s to convert the same
     models (2 threads), they ran as fast, and GPT-small, which the frontend cannot trace,
     exports. Otherwise the PyTorch frontend converts ``module``.
     """
